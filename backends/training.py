@@ -1,0 +1,232 @@
+"""The training loop shared by backends: build, train with a method's masks, evaluate,
+checkpoint every epoch, resume, and assemble the result record.
+
+A backend subclasses :class:`Trainer` to change how a step is executed (DeepSpeed wraps
+the model in an engine); the method cycle and the bookkeeping stay here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.base import Progress, RunFailed
+from methods import Method, MethodContext, create_method
+from methods.measure import sparsity_summary
+from suite.data import create_dataset
+from suite.data.pipeline import InMemoryLoader
+from suite.models import create_model
+from suite.models.macs import layer_macs
+from suite.provenance import provenance
+from suite.recipes import lr_at
+from suite.result import RESULT_FORMAT
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+    return int((top == y[:, None]).any(dim=1).sum())
+
+
+class Trainer:
+    """One run of one cell and seed on one device."""
+
+    def __init__(self, cell: Any, seed: int, run_dir: Path, device: torch.device, *,
+                 channels_last: bool = False) -> None:
+        self.cell, self.seed, self.run_dir, self.device = cell, seed, Path(run_dir), device
+        self.channels_last = channels_last
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    # ----- construction --------------------------------------------------------------
+    def build(self) -> None:
+        cell, recipe = self.cell, self.cell.train
+        dataset = create_dataset(cell.dataset, cell.dataset_options)
+        self.info = dataset.info()
+        self.train_loader = InMemoryLoader(dataset.load("train"), self.info, recipe.batch_size,
+                                           train=True, seed=self.seed, device=self.device,
+                                           channels_last=self.channels_last)
+        self.test_loader = InMemoryLoader(dataset.load("test"), self.info, max(recipe.batch_size, 256),
+                                          train=False, device=self.device,
+                                          channels_last=self.channels_last)
+        torch.manual_seed(self.seed)
+        model = create_model(cell.model, self.info, cell.model_options)
+        self.macs = layer_macs(model, self.info.image_shape)
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model: nn.Module = model
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = self.steps_per_epoch * recipe.epochs
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=recipe.peak_lr,
+                                         momentum=recipe.momentum, nesterov=recipe.nesterov
+                                         and recipe.momentum > 0, weight_decay=recipe.weight_decay)
+        ctx = MethodContext(cell.sparsity, self.total_steps, self.steps_per_epoch, self.seed, recipe)
+        self.method: Method = create_method(cell.method, cell.method_options, ctx)
+        self.method.bind(model)
+        self.epoch = 0  # epochs completed
+        self.curve: list[dict[str, Any]] = []
+        self.train_seconds = 0.0
+
+    def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y)
+
+    # ----- checkpoints ---------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def save_checkpoint(self) -> None:
+        atomic_save({
+            "epoch": self.epoch, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
+            "curve": self.curve, "train_seconds": self.train_seconds,
+            "torch_rng": torch.get_rng_state(),
+        }, self.checkpoint_path)
+
+    def try_resume(self) -> bool:
+        """Load the last checkpoint if there is one; True when resumed."""
+        if not self.checkpoint_path.exists():
+            return False
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.method.load_state_dict(state["method"])
+        self.epoch, self.curve = state["epoch"], state["curve"]
+        self.train_seconds = state["train_seconds"]
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    # ----- the loop ------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+        """One optimizer step through the method cycle; returns the loss (detached)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.cell.train, step, self.total_steps)
+        self.method.before_forward(self.model)
+        loss = self.loss_fn(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.method.before_optimizer_step(self.model, self.optimizer)
+        self.optimizer.step()
+        self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
+        return loss.detach()
+
+    def train_epoch(self, progress: Progress) -> float:
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        n = 0
+        step = self.epoch * self.steps_per_epoch
+        for x, y in self.train_loader.epoch(self.epoch):
+            loss = self.train_step(x, y, step)
+            total += loss
+            n += 1
+            step += 1
+            progress.advance(1, epoch=f"{self.epoch + 1}/{self.cell.train.epochs}")
+        mean = float(total) / max(n, 1)
+        if not math.isfinite(mean):
+            raise RunFailed(f"training loss became {mean} in epoch {self.epoch + 1}",
+                            self._partial())
+        return mean
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        correct1 = correct5 = seen = 0
+        loss = 0.0
+        with self.method.masked(self.model):
+            for x, y in self.test_loader.epoch(0):
+                logits = self.model(x)
+                loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct1 += _topk_correct(logits, y, 1)
+                correct5 += _topk_correct(logits, y, 5)
+                seen += len(y)
+        out = {"top1": 100.0 * correct1 / seen, "test_loss": loss / seen}
+        if self.info.num_classes > 10:
+            out["top5"] = 100.0 * correct5 / seen
+        return out
+
+    def current_sparsity(self) -> float:
+        masks = self.method.masks
+        if not masks:
+            return 0.0
+        return 1.0 - sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+
+    def _partial(self) -> dict[str, Any]:
+        return {"epochs_done": self.epoch, "curve": self.curve,
+                "last": self.curve[-1] if self.curve else None}
+
+    def log(self, line: str) -> None:
+        with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    def fit(self, progress: Progress) -> dict[str, Any]:
+        started = time.time()
+        self.build()
+        resumed = self.try_resume()
+        if not resumed:
+            first = next(iter(self.train_loader.epoch(0)))
+            self.method.setup(self.model, first, self.loss_fn)
+        self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
+                 f"cell={self.cell.id} seed={self.seed} device={self.device}")
+        epochs = self.cell.train.epochs
+        progress.start(self.total_steps, f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
+                                         f" s={self.cell.sparsity:g} seed={self.seed}")
+        progress.advance(self.epoch * self.steps_per_epoch)
+        try:
+            while self.epoch < epochs:
+                t0 = time.perf_counter()
+                train_loss = self.train_epoch(progress)
+                self.method.on_epoch_end(self.epoch, self.model, self.optimizer)
+                self.train_seconds += time.perf_counter() - t0
+                metrics = self.evaluate()
+                self.epoch += 1
+                self.curve.append({"epoch": self.epoch, "train_loss": train_loss, **metrics,
+                                   "lr": self.optimizer.param_groups[0]["lr"],
+                                   "sparsity": self.current_sparsity()})
+                self.log(json.dumps(self.curve[-1]))
+                progress.advance(0, epoch=f"{self.epoch}/{epochs}", top1=f"{metrics['top1']:.1f}")
+                self.save_checkpoint()
+        finally:
+            progress.close()
+        return self.finish(started)
+
+    def finish(self, started: float) -> dict[str, Any]:
+        self.method.finalize(self.model)
+        final = self.evaluate()
+        torch.save(self.model.state_dict(), self.run_dir / "model.pt")
+        (self.run_dir / "curve.json").write_text(json.dumps(self.curve, indent=1))
+        metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in self.curve),
+                   "test_loss": final["test_loss"], "train_loss": self.curve[-1]["train_loss"]}
+        if "top5" in final:
+            metrics["top5"] = final["top5"]
+            metrics["best_top5"] = max(c["top5"] for c in self.curve)
+        images = self.train_loader.num_samples * self.cell.train.epochs
+        return {
+            "format": RESULT_FORMAT,
+            "cell_id": self.cell.id,
+            "cell": self.cell.canonical(),
+            "seed": self.seed,
+            "metrics": metrics,
+            "curve": self.curve,
+            "sparsity": sparsity_summary(self.model, self.method.bind(self.model),
+                                         self.cell.sparsity, self.macs),
+            "flips": self.method.flips,
+            "timing": {"train_seconds": self.train_seconds, "wall_seconds": time.time() - started,
+                       "images_per_second": images / self.train_seconds if self.train_seconds else None},
+            "provenance": {**provenance(self.device), "started": started, "finished": time.time()},
+        }

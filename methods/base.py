@@ -1,0 +1,207 @@
+"""The method plugin protocol and the mask mechanics every method shares.
+
+A backend drives a :class:`Method` through a fixed cycle per optimizer step::
+
+    method.setup(model, first_batch, loss_fn)          # once, before training
+    method.before_forward(model)
+    loss = loss_fn(model(x), y); loss.backward()
+    method.before_optimizer_step(model, optimizer)
+    optimizer.step()
+    method.after_optimizer_step(step, model, optimizer)  # calls on_step()
+    ...
+    method.on_epoch_end(epoch, model, optimizer)
+    method.finalize(model)                               # the stored model is m * w
+
+Plugins override only what decides masks: ``setup`` (initial masks), ``on_step`` and
+``on_epoch_end`` (when and how masks change), ``prunable`` (which weights), and install
+new masks with :meth:`Method.set_masks`. How masks act is the ``mask_mode``:
+
+- ``"none"``: no masks (dense).
+- ``"hard"``: pruned weights are zero and get no update (gradients are masked, weights
+  re-masked after the step, momentum cleared where a mask turns off).
+- ``"feedback"`` (DPF): dense weights are kept; forward and backward see ``w * m``; the
+  gradient goes straight through to the dense ``w``, so pruned coordinates keep moving
+  and can return when the mask is recomputed.
+
+Methods never touch torch.distributed: randomness comes from :meth:`Method.generator`
+seeded by (seed, step), so every rank draws the same masks.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from suite.options import NoOptions
+from suite.recipes import TrainRecipe
+from suite.registry import Registry
+
+MaskMode = Literal["none", "hard", "feedback"]
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method knows of its run: target, length, seed and recipe."""
+
+    sparsity: float
+    total_steps: int
+    steps_per_epoch: int
+    seed: int
+    recipe: TrainRecipe
+
+
+def default_prunable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Weights of conv and linear layers; biases and normalization layers are never pruned."""
+    out: dict[str, nn.Parameter] = {}
+    for mod_name, module in model.named_modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            out[f"{mod_name}.weight" if mod_name else "weight"] = module.weight
+    return out
+
+
+class Method:
+    """Base class of pruning methods (see the module docstring for the cycle)."""
+
+    name: ClassVar[str] = "base"
+    #: Bump when a change alters results, so cell ids (and stored results) change too.
+    version: ClassVar[int] = 1
+    #: Options class filled from the spec's ``[method.<name>]`` table.
+    Options: ClassVar[type] = NoOptions
+    #: False for methods that ignore the sparsity axis (dense): one cell per model x dataset.
+    uses_sparsity: ClassVar[bool] = True
+    mask_mode: ClassVar[MaskMode] = "hard"
+    #: True when masks change during training; flip ratios are then recorded.
+    moves_mask: ClassVar[bool] = False
+
+    def __init__(self, options: Any, ctx: MethodContext) -> None:
+        self.options = options
+        self.ctx = ctx
+        self.masks: dict[str, torch.Tensor] = {}
+        self.flips: list[dict[str, float]] = []
+        self._params: dict[str, nn.Parameter] = {}
+        self._dense: dict[str, torch.Tensor] = {}
+
+    # ----- what plugins override -------------------------------------------------------
+    def prunable(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """The parameters this method may prune, by name (default: conv and linear weights)."""
+        return default_prunable(model)
+
+    def setup(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], loss_fn: Any) -> None:
+        """Install initial masks before the first step (SNIP scores ``batch`` here)."""
+
+    def on_step(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Called after optimizer step number ``step`` (1-based count of finished steps)."""
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Called after epoch ``epoch`` (0-based) finished."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Method-specific state beyond masks and flips, for checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    # ----- helpers for plugins ---------------------------------------------------------
+    def generator(self, step: int) -> torch.Generator:
+        """A CPU generator determined by (seed, step): the same on every rank."""
+        return torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + step * 7919 + 17)
+
+    def bind(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """Remember (and return) the prunable parameters of ``model``."""
+        self._params = self.prunable(model)
+        return self._params
+
+    def set_masks(self, masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer | None,
+                  step: int) -> None:
+        """Install boolean ``masks`` (True = kept), record the flip ratio, apply them."""
+        masks = {k: m.to(dtype=torch.bool) for k, m in masks.items()}
+        if self.masks and self.moves_mask:
+            changed = sum(int((masks[k] ^ self.masks[k]).sum()) for k in masks)
+            total = sum(m.numel() for m in masks.values())
+            self.flips.append({"step": step, "flip_ratio": changed / max(total, 1)})
+        newly_off = {k: self.masks[k] & ~m for k, m in masks.items()} if self.masks else None
+        self.masks = masks
+        if self.mask_mode == "hard":
+            self._apply_hard(optimizer, newly_off)
+
+    # ----- mechanics called by backends ------------------------------------------------
+    @torch.no_grad()
+    def _apply_hard(self, optimizer: torch.optim.Optimizer | None,
+                    newly_off: dict[str, torch.Tensor] | None) -> None:
+        for name, mask in self.masks.items():
+            p = self._params[name]
+            p.mul_(mask.to(p.device))
+            if optimizer is not None:
+                buf = optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    buf.mul_(mask.to(buf.device))
+
+    def before_forward(self, model: nn.Module) -> None:
+        """Feedback mode: the forward/backward pass sees ``w * m`` (dense ``w`` stashed)."""
+        if self.mask_mode != "feedback" or not self.masks:
+            return
+        for name, mask in self.masks.items():
+            p = self._params[name]
+            self._dense[name] = p.data
+            p.data = p.data * mask
+
+    def before_optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Feedback: restore dense ``w`` (its gradient passes straight through).
+        Hard: zero the gradient of pruned weights."""
+        if not self.masks:
+            return
+        if self.mask_mode == "feedback":
+            for name, dense in self._dense.items():
+                self._params[name].data = dense
+            self._dense.clear()
+        elif self.mask_mode == "hard":
+            for name, mask in self.masks.items():
+                grad = self._params[name].grad
+                if grad is not None:
+                    grad.mul_(mask)
+
+    def after_optimizer_step(self, step: int, model: nn.Module,
+                             optimizer: torch.optim.Optimizer) -> None:
+        """Re-apply hard masks, then let the plugin react to step ``step`` (1-based)."""
+        if self.masks and self.mask_mode == "hard":
+            with torch.no_grad():
+                for name, mask in self.masks.items():
+                    self._params[name].mul_(mask)
+        self.on_step(step, model, optimizer)
+
+    @contextmanager
+    def masked(self, model: nn.Module):
+        """Within this block the model computes with ``w * m`` (for evaluation)."""
+        self.before_forward(model)
+        try:
+            yield model
+        finally:
+            if self.mask_mode == "feedback":
+                for name, dense in self._dense.items():
+                    self._params[name].data = dense
+                self._dense.clear()
+
+    @torch.no_grad()
+    def finalize(self, model: nn.Module) -> None:
+        """Make the model's weights the sparse ``w * m`` for good (what is stored and measured)."""
+        for name, mask in self.masks.items():
+            self._params[name].mul_(mask)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Masks, flip history and extra state, for checkpoints."""
+        return {"masks": {k: v.cpu() for k, v in self.masks.items()},
+                "flips": list(self.flips), "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (call after :meth:`bind`)."""
+        self.masks = {k: v.to(self._params[k].device).bool() for k, v in state["masks"].items()}
+        self.flips = list(state["flips"])
+        self.load_extra_state(state.get("extra", {}))
+
+
+METHODS: Registry[type[Method]] = Registry("method")

@@ -1,0 +1,14 @@
+"""Dense training: the baseline of every table. No masks; ignores the sparsity axis."""
+
+from __future__ import annotations
+
+from methods.base import METHODS, Method
+
+
+@METHODS.register("dense")
+class Dense(Method):
+    """Train the full model with the shared recipe; prunable weights stay dense."""
+
+    name = "dense"
+    uses_sparsity = False
+    mask_mode = "none"

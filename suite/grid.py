@@ -1,0 +1,121 @@
+"""Grid expansion: a Spec becomes a sorted list of Cells, each with a content id.
+
+Pure functions only. A cell's id is a short hash of its canonical typed form plus its
+method's version; the seed is a separate key and execution knobs (device, backend,
+paths) are not part of it. Option fields still at their defaults are left out of the
+canonical form, so adding an option with a default keeps existing ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from suite.options import identity_fields
+from suite.recipes import TrainRecipe
+from suite.spec import AXES, Spec
+
+ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point with everything that determines its result except the seed."""
+
+    method: str
+    model: str
+    dataset: str
+    sparsity: float
+    train: TrainRecipe
+    method_version: int
+    method_options: Any
+    model_options: Any
+    dataset_options: Any
+
+    def canonical(self) -> dict[str, Any]:
+        """The typed, order-independent description that the id hashes."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "method_version": self.method_version,
+            "model": self.model,
+            "dataset": self.dataset,
+            "sparsity": float(self.sparsity),
+            "train": identity_fields(self.train),
+        }
+        for key in ("method_options", "model_options", "dataset_options"):
+            fields = identity_fields(getattr(self, key))
+            if fields:
+                out[key] = fields
+        return out
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.canonical())
+
+    def axis(self, name: str) -> Any:
+        """The value of axis ``name`` (method, model, dataset, sparsity)."""
+        return getattr(self, name)
+
+
+def cell_id(canonical: dict[str, Any]) -> str:
+    """Short hex hash of a canonical cell (JSON with sorted keys, floats as floats)."""
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:ID_LENGTH]
+
+
+def _points(spec: Spec) -> list[dict[str, Any]]:
+    points = [dict(zip(AXES, combo)) for combo in itertools.product(*(spec.axes[a] for a in AXES))]
+    points = [p for p in points if not any(rule.matches(p) for rule in spec.exclude)]
+    for rule in spec.include:
+        given = rule.as_dict()
+        pools = [given.get(axis, spec.axes[axis]) for axis in AXES]
+        points += [dict(zip(AXES, combo)) for combo in itertools.product(*pools)]
+    return points
+
+
+def expand(spec: Spec) -> list[Cell]:
+    """All cells of ``spec``: the axes' product minus excludes plus includes, deduplicated,
+    in the order the spec lists axis values (dataset, model, method, sparsity)."""
+    from methods import METHODS
+
+    cells: dict[str, Cell] = {}
+    for p in _points(spec):
+        method_cls = METHODS.get(p["method"])
+        sparsity = float(p["sparsity"]) if method_cls.uses_sparsity else 0.0
+        cell = Cell(
+            method=p["method"],
+            model=p["model"],
+            dataset=p["dataset"],
+            sparsity=sparsity,
+            train=spec.recipe_for(p["model"], p["dataset"]),
+            method_version=method_cls.version,
+            method_options=spec.method_options.get(p["method"], method_cls.Options()),
+            model_options=_model_options(spec, p["model"]),
+            dataset_options=_dataset_options(spec, p["dataset"]),
+        )
+        cells.setdefault(cell.id, cell)
+
+    def order(c: Cell) -> tuple:
+        def pos(axis: str, value: Any) -> int:
+            values = spec.axes[axis]
+            return values.index(value) if value in values else len(values)
+
+        return (pos("dataset", c.dataset), pos("model", c.model), pos("method", c.method),
+                c.sparsity, c.id)
+
+    return sorted(cells.values(), key=order)
+
+
+def _model_options(spec: Spec, name: str) -> Any:
+    from suite.models import MODELS
+
+    return spec.model_options.get(name) or MODELS.get(name).Options()
+
+
+def _dataset_options(spec: Spec, name: str) -> Any:
+    from suite.data import DATASETS
+
+    return spec.dataset_options.get(name) or DATASETS.get(name).Options()

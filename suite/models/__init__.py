@@ -1,0 +1,58 @@
+"""The model registry: ``@register_model(name)`` on a builder, ``create_model`` to build one.
+
+A builder has the signature ``build(info: DatasetInfo, options) -> nn.Module``: it
+gets the dataset's classes and image shape, so one model name works on any dataset
+it fits. ``options`` is an instance of the dataclass given to ``register_model``
+(filled from the spec's ``[model.<name>]`` table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from suite.data.info import DatasetInfo
+from suite.options import NoOptions
+from suite.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its name, builder and options class."""
+
+    name: str
+    build: Callable[[DatasetInfo, Any], nn.Module]
+    Options: type = NoOptions
+    description: str = ""
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(name: str, options: type = NoOptions) -> Callable:
+    """Decorator registering a builder ``build(info, options) -> nn.Module`` as ``name``."""
+
+    def decorate(build: Callable) -> Callable:
+        doc = (build.__doc__ or "").strip().splitlines()
+        MODELS.register(name)(ModelEntry(name, build, options, doc[0] if doc else ""))
+        return build
+
+    return decorate
+
+
+def create_model(name: str, info: DatasetInfo, options: Any = None) -> nn.Module:
+    """Build model ``name`` for a dataset described by ``info``."""
+    entry = MODELS.get(name)
+    return entry.build(info, options if options is not None else entry.Options())
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# Built-in models register themselves on import.
+from suite.models import small  # noqa: E402,F401

@@ -1,0 +1,301 @@
+"""Load and validate a TOML spec into a frozen, typed :class:`Spec`.
+
+The format (documented in docs/spec.md) has fixed table names::
+
+    [suite]    name, seeds, description, backend
+    [grid]     method, model, dataset, sparsity (+ [[grid.exclude]], [[grid.include]])
+    [train]    a TrainRecipe, optionally ``recipe = "<preset>"``, plus
+               [train.per_dataset.<name>] and [train.per_model.<name>] overrides
+    [method.<name>], [model.<name>], [dataset.<name>], [backend.<name>]  option tables
+    [report]   table layout
+
+Every problem raises :class:`SpecError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from suite.errors import SpecError, SuiteError
+from suite.options import coerce, parse_options
+from suite.recipes import PRESETS, TrainRecipe
+from suite.registry import Registry, did_you_mean
+
+AXES = ("method", "model", "dataset", "sparsity")
+TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report")
+
+
+@dataclass(frozen=True)
+class ReportLayout:
+    """``[report]``: how tables are laid out.
+
+    Rows are the non-method axes (``rows``), one column per method, the ``metric``
+    shown as mean +- std over seeds with ``precision`` decimals.
+    """
+
+    title: str = ""
+    metric: Literal["top1", "top5", "best_top1"] = "top1"
+    rows: tuple[str, ...] = ("dataset", "model", "sparsity")
+    precision: int = 2
+
+    def validate(self) -> str | None:
+        allowed = ("dataset", "model", "sparsity")
+        bad = [r for r in self.rows if r not in allowed]
+        if bad:
+            return f"rows = {list(self.rows)}: {bad[0]!r} is not allowed; use a subset of {list(allowed)}"
+        if not 0 <= self.precision <= 6:
+            return f"precision = {self.precision} must lie in 0..6"
+        return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[grid.exclude]]`` or ``[[grid.include]]`` entry: axis -> allowed values."""
+
+    values: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    def as_dict(self) -> dict[str, tuple[Any, ...]]:
+        return dict(self.values)
+
+    def matches(self, point: Mapping[str, Any]) -> bool:
+        """True when every axis named by the rule has one of its values in ``point``."""
+        return all(point[axis] in allowed for axis, allowed in self.values)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec. Option tables are parsed into their plugins' dataclasses."""
+
+    name: str
+    path: str
+    text: str
+    seeds: tuple[int, ...]
+    axes: dict[str, tuple[Any, ...]]
+    exclude: tuple[Rule, ...] = ()
+    include: tuple[Rule, ...] = ()
+    train: TrainRecipe = TrainRecipe()
+    train_per_dataset: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    method_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    backend: str = "torch"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    report: ReportLayout = ReportLayout()
+    description: str = ""
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the spec's text: how the store tells specs apart."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    def recipe_for(self, model: str, dataset: str) -> TrainRecipe:
+        """The recipe of one cell: [train], then [train.per_dataset.<dataset>], then
+        [train.per_model.<model>] on top (each may name a preset and override fields)."""
+        recipe = self.train
+        if dataset in self.train_per_dataset:
+            recipe = _recipe(self.train_per_dataset[dataset], f"train.per_dataset.{dataset}", recipe)
+        if model in self.train_per_model:
+            recipe = _recipe(self.train_per_model[model], f"train.per_model.{model}", recipe)
+        return recipe
+
+
+def registries() -> dict[str, Registry]:
+    """The four registries a spec refers to, imported lazily (they pull in torch)."""
+    from backends import BACKENDS
+    from methods import METHODS
+    from suite.data import DATASETS
+    from suite.models import MODELS
+
+    return {"method": METHODS, "model": MODELS, "dataset": DATASETS, "backend": BACKENDS}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(
+                f"unknown key {where}{'.' if where else ''}{key}{did_you_mean(key, allowed)}; "
+                f"allowed keys: {', '.join(allowed)}"
+            )
+
+
+def _table(doc: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(f"{where} must be a table ([{where}]), not {value!r}")
+    return value
+
+
+def _name(value: Any, kind: str, where: str, regs: dict[str, Registry]) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{where} = {value!r} has the wrong type; expected a {kind} name (a string)")
+    if value not in regs[kind]:
+        known = ", ".join(regs[kind].names())
+        raise SpecError(
+            f"{where} = {value!r} is not a known {kind}{did_you_mean(value, regs[kind].names())}; "
+            f"known {kind}s: {known}"
+        )
+    return value
+
+
+def _sparsity(value: Any, where: str) -> float:
+    s = coerce(value, float, where)
+    if not 0.0 <= s < 1.0:
+        raise SpecError(f"{where} = {value!r} is outside [0, 1); sparsity is the fraction of "
+                        "pruned weights, e.g. 0.9")
+    return s
+
+
+def _axis_value(axis: str, value: Any, where: str, regs: dict[str, Registry]) -> Any:
+    return _sparsity(value, where) if axis == "sparsity" else _name(value, axis, where, regs)
+
+
+def _axis_values(axis: str, raw: Any, where: str, regs: dict[str, Registry],
+                 allow_scalar: bool) -> tuple[Any, ...]:
+    if not isinstance(raw, list):
+        if allow_scalar:
+            raw = [raw]
+        else:
+            raise SpecError(f"{where} = {raw!r} must be a list, e.g. {where.split('.')[-1]} = [...]")
+    if not raw:
+        raise SpecError(f"{where} is empty; list at least one {axis}")
+    values = tuple(_axis_value(axis, v, f"{where}[{i}]", regs) for i, v in enumerate(raw))
+    return tuple(dict.fromkeys(values))  # drop duplicates, keep order
+
+
+def _rules(raw: Any, where: str, regs: dict[str, Registry]) -> tuple[Rule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise SpecError(f"{where} must be an array of tables ([[{where}]])")
+    rules = []
+    for i, rule in enumerate(raw):
+        _check_keys(rule, AXES, f"{where}[{i}].")
+        if not rule:
+            raise SpecError(f"{where}[{i}] is empty; name at least one of {', '.join(AXES)}")
+        rules.append(Rule(tuple(
+            (axis, _axis_values(axis, rule[axis], f"{where}[{i}].{axis}", regs, allow_scalar=True))
+            for axis in AXES if axis in rule
+        )))
+    return tuple(rules)
+
+
+def _recipe(table: Mapping[str, Any], where: str, base: TrainRecipe) -> TrainRecipe:
+    table = dict(table)
+    preset = table.pop("recipe", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise SpecError(f"{where}.recipe = {preset!r} is not a known recipe"
+                            f"{did_you_mean(str(preset), list(PRESETS))}; known recipes: "
+                            f"{', '.join(PRESETS)}")
+        base = parse_options(TrainRecipe, PRESETS[preset], f"{where}.recipe", base=base)
+    return parse_options(TrainRecipe, table, where, base=base)
+
+
+def _options_tables(doc: Mapping[str, Any], kind: str, regs: dict[str, Registry]) -> dict[str, Any]:
+    out = {}
+    for name, table in _table(doc, kind, kind).items():
+        where = f"{kind}.{name}"
+        plugin = regs[kind].get(_name(name, kind, f"[{where}]", regs))
+        if not isinstance(table, dict):
+            raise SpecError(f"{where} must be a table of {kind} options, not {table!r}")
+        out[name] = parse_options(plugin.Options, table, where)
+    return out
+
+
+def parse_spec(text: str, path: str = "<spec>") -> Spec:
+    """Parse and validate spec ``text``; ``path`` names the file in messages."""
+    try:
+        return _parse(text, path)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate the spec file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{p}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{p}: cannot read the spec: {exc}") from None
+    return parse_spec(text, str(p))
+
+
+def _parse(text: str, path: str) -> Spec:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"TOML syntax error: {exc}") from None
+    regs = registries()
+    _check_keys(doc, TOP_LEVEL, "")
+
+    suite = _table(doc, "suite", "suite")
+    _check_keys(suite, ("name", "description", "seeds", "backend"), "suite.")
+    name = coerce(suite.get("name", Path(path).stem), str, "suite.name")
+    if "seeds" not in suite:
+        raise SpecError("suite.seeds is missing; list the seeds to run, e.g. seeds = [0, 1]")
+    seeds = coerce(suite["seeds"], list[int], "suite.seeds")
+    if not seeds:
+        raise SpecError("suite.seeds is empty; list at least one seed, e.g. seeds = [0]")
+    if any(s < 0 for s in seeds):
+        raise SpecError(f"suite.seeds = {list(seeds)}: seeds must be non-negative integers")
+    backend = _name(suite.get("backend", "torch"), "backend", "suite.backend", regs)
+
+    grid = _table(doc, "grid", "grid")
+    _check_keys(grid, (*AXES, "exclude", "include"), "grid.")
+    axes = {}
+    for axis in AXES:
+        if axis not in grid:
+            raise SpecError(f"grid.{axis} is missing; every spec lists the four axes "
+                            f"{', '.join(AXES)}")
+        axes[axis] = _axis_values(axis, grid[axis], f"grid.{axis}", regs, allow_scalar=False)
+
+    train = _table(doc, "train", "train")
+    per_dataset = train.pop("per_dataset", {})
+    per_model = train.pop("per_model", {})
+    base = _recipe(train, "train", TrainRecipe())
+    train_per_dataset = _overrides(per_dataset, "dataset", regs)
+    train_per_model = _overrides(per_model, "model", regs)
+
+    spec = Spec(
+        name=name,
+        path=path,
+        text=text,
+        description=coerce(suite.get("description", ""), str, "suite.description"),
+        seeds=tuple(dict.fromkeys(seeds)),
+        axes=axes,
+        exclude=_rules(grid.get("exclude"), "grid.exclude", regs),
+        include=_rules(grid.get("include"), "grid.include", regs),
+        train=base,
+        train_per_dataset=train_per_dataset,
+        train_per_model=train_per_model,
+        method_options=_options_tables(doc, "method", regs),
+        model_options=_options_tables(doc, "model", regs),
+        dataset_options=_options_tables(doc, "dataset", regs),
+        backend=backend,
+        backend_options=_options_tables(doc, "backend", regs),
+        report=parse_options(ReportLayout, _table(doc, "report", "report"), "report"),
+    )
+    for model in spec.axes["model"]:  # check every layered recipe now, not mid-run
+        for ds in spec.axes["dataset"]:
+            spec.recipe_for(model, ds)
+    return spec
+
+
+def _overrides(raw: Any, kind: str, regs: dict[str, Registry]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, table in _table({"t": raw}, "t", f"train.per_{kind}").items():
+        _name(name, kind, f"[train.per_{kind}.{name}]", regs)
+        out[name] = _table({"t": table}, "t", f"train.per_{kind}.{name}")
+        _recipe(out[name], f"train.per_{kind}.{name}", TrainRecipe())  # keys and types
+    return out
+
+
+__all__ = ["Spec", "Rule", "ReportLayout", "load_spec", "parse_spec", "SpecError", "SuiteError"]
