@@ -119,7 +119,7 @@ def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) 
     for key in table:
         if key not in allowed:
             raise SpecError(
-                f"unknown key {where}{'.' if where else ''}{key}{did_you_mean(key, allowed)}; "
+                f"unknown key {where}{key}{did_you_mean(key, allowed)}; "
                 f"allowed keys: {', '.join(allowed)}"
             )
 

@@ -1,0 +1,40 @@
+"""What ``suite list`` prints: one line per registered plugin."""
+
+from __future__ import annotations
+
+from suite.data.info import DatasetInfo
+
+
+def _first_line(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+#: The input a model's parameter count is shown for: 10 classes, 3x32x32 images
+#: (1000 classes, 3x224x224 for ImageNet-sized models is what their builders assume).
+REFERENCE_INPUT = DatasetInfo(10, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
+
+
+def describe(kind: str) -> list[str]:
+    """Lines describing every plugin of ``kind`` (methods, models, datasets, backends)."""
+    from backends import BACKENDS
+    from methods import METHODS
+    from suite.data import DATASETS
+    from suite.models import MODELS, create_model, parameter_count
+
+    if kind == "methods":
+        return [f"{n:14} v{METHODS.get(n).version}  {METHODS.get(n).mask_mode:9} "
+                f"{_first_line(METHODS.get(n))}" for n in METHODS.names()]
+    if kind == "models":
+        lines = []
+        for n in MODELS.names():
+            entry = MODELS.get(n)
+            count = parameter_count(create_model(n, REFERENCE_INPUT))
+            lines.append(f"{n:14} {count:>12,} params  {entry.description}")
+        lines.append("(parameter counts for 10 classes and 3x32x32 inputs)")
+        return lines
+    if kind == "datasets":
+        return [f"{n:14} {_first_line(DATASETS.get(n))}" for n in DATASETS.names()]
+    if kind == "backends":
+        return [f"{n:14} {_first_line(BACKENDS.get(n))}" for n in BACKENDS.names()]
+    raise ValueError(kind)

@@ -1,0 +1,173 @@
+"""The ``suite`` command line: thin commands, each calling one library function.
+
+Exit status: 0 all requested runs done, 1 some runs failed, 2 bad spec or usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from suite.errors import SuiteError
+
+RESULTS_HELP = "results directory (default: $SUITE_RESULTS, else ./results)"
+
+
+def _reported(fn: Callable) -> Callable:
+    """Turn SuiteError into a one-paragraph message and its exit status, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SuiteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; stored results are kept and `suite run` resumes", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pruning-suite")
+def main() -> None:
+    """Declarative benchmark suite for neural-network pruning (DPF and its baselines)."""
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option("--backend", help="backend to run on (default: the spec's, else torch)")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="device for the torch backend")
+@click.option("--only", multiple=True, metavar="KEY=VALUE",
+              help="run only matching runs (method, model, dataset, sparsity, seed, id); repeatable")
+@click.option("--dry-run", is_flag=True, help="show what would run, run nothing")
+@click.option("--retry-failed", is_flag=True, help="run failed runs again")
+@_reported
+def run(spec_path: str, results: str | None, backend: str | None, device: str | None,
+        only: tuple[str, ...], dry_run: bool, retry_failed: bool) -> None:
+    """Run every pending cell x seed of SPEC; stored runs are skipped."""
+    from suite import runner
+    from suite.spec import load_spec
+    from suite.store import Store, results_dir
+
+    spec = load_spec(spec_path)
+    root = results_dir(results)
+    backend_obj = runner.backend_for(spec, backend, device=device)
+    if dry_run:
+        store = Store(root, create=False) if (root / "suite.db").exists() else None
+        runs = runner.plan(spec, store, only)
+        todo = [r for r in runs if r.status == "pending" or (retry_failed and r.status == "failed")]
+        for r in todo:
+            click.echo(f"would run  {r.label}")
+        click.echo(f"{len(todo)} of {len(runs)} runs would run on {backend_obj.describe()} "
+                   f"(results: {root})")
+        return
+    store = Store(root)
+    t0 = time.monotonic()
+    click.echo(f"{spec.name}: {spec.path} on {backend_obj.describe()}, results in {root}", err=True)
+    summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)
+    elapsed = time.monotonic() - t0
+    if summary.ran == 0 and summary.held_elsewhere == 0:
+        msg = f"nothing to do: all {summary.already_done} runs of {spec.name!r} are stored in {root}"
+        if summary.skipped_failed:
+            msg = (f"nothing to run: {summary.already_done} runs done, {summary.skipped_failed} failed "
+                   "(use --retry-failed to run them again)")
+        click.echo(msg)
+    else:
+        click.echo(f"{summary.done} runs done, {len(summary.failed)} failed, "
+                   f"{summary.already_done} already stored, {summary.held_elsewhere} taken by another "
+                   f"runner, in {elapsed:.1f} s")
+    for line in summary.failed:
+        click.echo(f"failed: {line}", err=True)
+    if summary.skipped_failed and summary.ran:
+        click.echo(f"{summary.skipped_failed} runs failed earlier; --retry-failed runs them again",
+                   err=True)
+    sys.exit(summary.exit_code)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option("--only", multiple=True, metavar="KEY=VALUE", help="show only matching runs")
+@_reported
+def plan(spec_path: str, results: str | None, only: tuple[str, ...]) -> None:
+    """List every cell x seed of SPEC with its id, axes and status."""
+    from suite import runner
+    from suite.spec import load_spec
+    from suite.store import Store, results_dir
+
+    spec = load_spec(spec_path)
+    root = results_dir(results)
+    store = Store(root, create=False) if (root / "suite.db").exists() else None
+    runs = runner.plan(spec, store, only)
+    click.echo(f"{'id':12}  {'method':12} {'model':12} {'dataset':12} {'sparsity':>8}  "
+               f"{'seed':>4}  status")
+    for r in runs:
+        c = r.cell
+        status = r.status
+        if status == "running" and r.row.started:
+            status += f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.row.started))}"
+            status += f" by {r.row.owner}"
+        click.echo(f"{c.id:12}  {c.method:12} {c.model:12} {c.dataset:12} {c.sparsity:>8g}  "
+                   f"{r.seed:>4}  {status}")
+    counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
+    cells = len({r.cell.id for r in runs})
+    click.echo(f"{cells} cells x {len(spec.seeds)} seeds = {len(runs)} runs: "
+               + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+@main.command()
+@click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
+@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "latex", "csv"]),
+              default="markdown", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
+@click.option("--template", type=click.Path(dir_okay=False), help="your own Jinja2 template")
+@_reported
+def report(spec_path: str | None, results: str | None, fmt: str, out: str | None,
+           template: str | None) -> None:
+    """Tables of stored results (every stored spec when SPEC is not given)."""
+    from suite import report as report_mod
+    from suite.spec import load_spec
+    from suite.store import Store, results_dir
+
+    root = results_dir(results)
+    if spec_path:
+        specs = [load_spec(spec_path)]
+        store = Store(root, create=False) if (root / "suite.db").exists() else None
+    else:
+        store = Store(root, create=False)
+        specs = report_mod.stored_specs(store)
+        if not specs:
+            raise SuiteError(f"the results store {root} holds no runs yet; run `suite run SPEC`")
+    text = report_mod.report(specs, store, fmt, template)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command(name="list")
+@click.argument("kind", type=click.Choice(["methods", "models", "datasets", "backends"]))
+@_reported
+def list_(kind: str) -> None:
+    """List the registered methods, models (with parameter counts), datasets or backends."""
+    from suite import catalog
+
+    for line in catalog.describe(kind):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

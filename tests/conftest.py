@@ -1,0 +1,49 @@
+"""Shared fixtures: a seconds-long spec on the synthetic dataset."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TINY_SPEC = textwrap.dedent("""
+    [suite]
+    name = "tiny"
+    seeds = [0, 1]
+
+    [grid]
+    method = ["dense"]
+    model = ["mlp"]
+    dataset = ["synthetic"]
+    sparsity = [0.5]
+
+    [train]
+    epochs = 2
+    batch_size = 64
+    lr = 0.05
+
+    [model.mlp]
+    hidden = [32]
+
+    [dataset.synthetic]
+    train_size = 256
+    test_size = 128
+""")
+
+
+@pytest.fixture
+def tiny_spec_text() -> str:
+    return TINY_SPEC
+
+
+@pytest.fixture
+def tiny_spec(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_SPEC)
+    return path
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return tmp_path / "results"
