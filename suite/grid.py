@@ -67,12 +67,13 @@ def cell_id(canonical: dict[str, Any]) -> str:
 
 
 def _points(spec: Spec) -> list[dict[str, Any]]:
-    points = [dict(zip(AXES, combo)) for combo in itertools.product(*(spec.axes[a] for a in AXES))]
+    product = itertools.product(*(spec.axes[a] for a in AXES))
+    points = [dict(zip(AXES, combo, strict=True)) for combo in product]
     points = [p for p in points if not any(rule.matches(p) for rule in spec.exclude)]
     for rule in spec.include:
         given = rule.as_dict()
         pools = [given.get(axis, spec.axes[axis]) for axis in AXES]
-        points += [dict(zip(AXES, combo)) for combo in itertools.product(*pools)]
+        points += [dict(zip(AXES, combo, strict=True)) for combo in itertools.product(*pools)]
     return points
 
 

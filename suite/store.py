@@ -155,7 +155,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT digest, name, path, text, first_seen, last_run FROM specs ORDER BY first_seen")
         keys = ("digest", "name", "path", "text", "first_seen", "last_run")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # ----- runs ----------------------------------------------------------------------
     def run(self, cell_id: str, seed: int) -> RunRow:
