@@ -6,6 +6,7 @@ Exit status: 0 all requested runs done, 1 some runs failed, 2 bad spec or usage.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,10 @@ def _reported(fn: Callable) -> Callable:
             sys.exit(130)
 
     return wrapper
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,6 +77,7 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
                    f"(results: {root})")
         return
     store = Store(root)
+    signal.signal(signal.SIGTERM, _interrupt)  # kill: give claims back, keep checkpoints
     t0 = time.monotonic()
     click.echo(f"{spec.name}: {spec.path} on {backend_obj.describe()}, results in {root}", err=True)
     summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)

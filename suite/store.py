@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -62,6 +63,24 @@ class RunRow:
     attempts: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` ("host:pid:tag") names a process of this host that is gone.
+    Owners on other hosts are judged by their heartbeat alone."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def results_dir(option: str | os.PathLike | None) -> Path:
@@ -180,14 +199,16 @@ class Store:
     def claim(self, cell_id: str, seed: int, owner: str, *, retry_failed: bool = False,
               stale_after: float = 300.0) -> bool:
         """Atomically take (cell, seed) for ``owner``. True when it is now ours: it was
-        pending, failed with ``retry_failed``, or running under a stale heartbeat."""
+        pending, failed with ``retry_failed``, or running under a stale heartbeat or for a
+        process of this host that no longer exists (killed)."""
         now = time.time()
         with self._write() as c:
-            row = c.execute("SELECT status, heartbeat FROM runs WHERE cell_id=? AND seed=?",
+            row = c.execute("SELECT status, heartbeat, owner FROM runs WHERE cell_id=? AND seed=?",
                             (cell_id, seed)).fetchone()
             if row is not None:
-                status, beat = row
-                stale = status == "running" and (beat is None or now - beat > stale_after)
+                status, beat, holder = row
+                stale = status == "running" and (beat is None or now - beat > stale_after
+                                                 or owner_is_dead(holder))
                 if not (stale or (status == "failed" and retry_failed)):
                     return False
             c.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 
@@ -87,3 +88,20 @@ def test_results_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("SUITE_RESULTS", str(tmp_path))
     assert results_dir(None) == tmp_path
     assert str(results_dir("x")) == "x"
+
+
+def test_claim_of_a_dead_local_process_is_taken_over_at_once(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = f"{socket.gethostname()}:{int(proc.stdout)}:abc"
+    alive = f"{socket.gethostname()}:{os.getpid()}:abc"
+    store = Store(tmp_path)
+    assert store.claim("c", 0, alive)
+    assert not store.claim("c", 0, "other")  # its process lives: not stale
+    store.release("c", 0, alive)
+    assert store.claim("c", 0, dead)
+    assert store.claim("c", 0, "other")  # its process is gone: taken over without waiting
