@@ -26,10 +26,16 @@ from suite.data.pipeline import InMemoryLoader
 from suite.models import create_model
 from suite.models.macs import layer_macs
 from suite.provenance import provenance
+from suite import interrupt
 from suite.recipes import lr_at
 from suite.result import RESULT_FORMAT
 
 CHECKPOINT = "checkpoint.pt"
+#: A run fails when its mean training loss exceeds this many times ln(classes), the loss
+#: of a uniform guess: far past anything a run that is still learning reaches.
+DIVERGENCE_FACTOR = 3.0
+#: Steps between loss checks (each check waits for the device).
+LOSS_CHECK_EVERY = 16
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -80,6 +86,8 @@ class Trainer:
         self.method: Method = create_method(cell.method, cell.method_options, ctx)
         self.method.bind(model)
         self.epoch = 0  # epochs completed
+        self.batch = 0  # batches of epoch `self.epoch` completed
+        self.epoch_loss = torch.zeros((), device=self.device)  # their summed loss
         self.curve: list[dict[str, Any]] = []
         self.train_seconds = 0.0
 
@@ -92,11 +100,16 @@ class Trainer:
         return self.run_dir / CHECKPOINT
 
     def save_checkpoint(self) -> None:
+        """Everything a resume needs, at a step boundary: model, optimizer, method state
+        (masks, flips, its own state), RNG states, the position in the epoch's data order
+        (which itself is a function of (seed, epoch)) and the epoch's running loss."""
         atomic_save({
-            "epoch": self.epoch, "model": self.model.state_dict(),
+            "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
+            "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "curve": self.curve, "train_seconds": self.train_seconds,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }, self.checkpoint_path)
 
     def try_resume(self) -> bool:
@@ -108,8 +121,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.method.load_state_dict(state["method"])
         self.epoch, self.curve = state["epoch"], state["curve"]
+        self.batch, self.epoch_loss = state["batch"], state["epoch_loss"].to(self.device)
         self.train_seconds = state["train_seconds"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return True
 
     # ----- the loop ------------------------------------------------------------------
@@ -127,21 +143,38 @@ class Trainer:
         return loss.detach()
 
     def train_epoch(self, progress: Progress) -> float:
+        """Train the rest of epoch ``self.epoch`` (from batch ``self.batch``); return its
+        mean loss. Stops at a step boundary, after a checkpoint, when a stop is requested."""
         self.model.train()
-        total = torch.zeros((), device=self.device)
-        n = 0
-        step = self.epoch * self.steps_per_epoch
-        for x, y in self.train_loader.epoch(self.epoch):
-            loss = self.train_step(x, y, step)
-            total += loss
-            n += 1
+        step = self.epoch * self.steps_per_epoch + self.batch
+        for i, (x, y) in enumerate(self.train_loader.epoch(self.epoch)):
+            if i < self.batch:
+                continue  # done before the interruption; drawing it keeps the RNG in step
+            self.epoch_loss += self.train_step(x, y, step)
             step += 1
+            self.batch += 1
+            if self.batch % LOSS_CHECK_EVERY == 0:
+                self.check_loss(self.epoch_loss / self.batch)
             progress.advance(1, epoch=f"{self.epoch + 1}/{self.cell.train.epochs}")
-        mean = float(total) / max(n, 1)
-        if not math.isfinite(mean):
-            raise RunFailed(f"training loss became {mean} in epoch {self.epoch + 1}",
-                            self._partial())
+            if interrupt.requested():
+                self.save_checkpoint()
+                raise interrupt.Interrupted
+        mean = float(self.epoch_loss) / max(self.batch, 1)
+        self.check_loss(mean)
         return mean
+
+    def check_loss(self, mean_loss: torch.Tensor | float) -> None:
+        """End the run as failed on a NaN/infinite loss or a diverging one: a mean training
+        loss above ``DIVERGENCE_FACTOR`` times that of a uniform guess, ln(classes)."""
+        value = float(mean_loss)
+        limit = DIVERGENCE_FACTOR * math.log(self.info.num_classes)
+        if not math.isfinite(value):
+            raise RunFailed(f"training loss became {value} in epoch {self.epoch + 1}",
+                            self._partial())
+        if value > limit:
+            raise RunFailed(f"training diverged in epoch {self.epoch + 1}: mean loss {value:.3g} > "
+                            f"{DIVERGENCE_FACTOR:g} x ln({self.info.num_classes}) = {limit:.3g}",
+                            self._partial())
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -186,7 +219,7 @@ class Trainer:
         epochs = self.cell.train.epochs
         progress.start(self.total_steps, f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
                                          f" s={self.cell.sparsity:g} seed={self.seed}")
-        progress.advance(self.epoch * self.steps_per_epoch)
+        progress.advance(self.epoch * self.steps_per_epoch + self.batch)
         try:
             while self.epoch < epochs:
                 t0 = time.perf_counter()
@@ -194,13 +227,16 @@ class Trainer:
                 self.method.on_epoch_end(self.epoch, self.model, self.optimizer)
                 self.train_seconds += time.perf_counter() - t0
                 metrics = self.evaluate()
-                self.epoch += 1
+                self.epoch, self.batch = self.epoch + 1, 0
+                self.epoch_loss = torch.zeros((), device=self.device)
                 self.curve.append({"epoch": self.epoch, "train_loss": train_loss, **metrics,
                                    "lr": self.optimizer.param_groups[0]["lr"],
                                    "sparsity": self.current_sparsity()})
                 self.log(json.dumps(self.curve[-1]))
                 progress.advance(0, epoch=f"{self.epoch}/{epochs}", top1=f"{metrics['top1']:.1f}")
                 self.save_checkpoint()
+                if interrupt.requested():
+                    raise interrupt.Interrupted
         finally:
             progress.close()
         return self.finish(started)

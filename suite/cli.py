@@ -6,7 +6,6 @@ Exit status: 0 all requested runs done, 1 some runs failed, 2 bad spec or usage.
 from __future__ import annotations
 
 import functools
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -37,10 +36,6 @@ def _reported(fn: Callable) -> Callable:
     return wrapper
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pruning-suite")
 def main() -> None:
@@ -60,7 +55,7 @@ def main() -> None:
 def run(spec_path: str, results: str | None, backend: str | None, device: str | None,
         only: tuple[str, ...], dry_run: bool, retry_failed: bool) -> None:
     """Run every pending cell x seed of SPEC; stored runs are skipped."""
-    from suite import runner
+    from suite import interrupt, runner
     from suite.spec import load_spec
     from suite.store import Store, results_dir
 
@@ -77,10 +72,10 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
                    f"(results: {root})")
         return
     store = Store(root)
-    signal.signal(signal.SIGTERM, _interrupt)  # kill: give claims back, keep checkpoints
     t0 = time.monotonic()
     click.echo(f"{spec.name}: {spec.path} on {backend_obj.describe()}, results in {root}", err=True)
-    summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)
+    with interrupt.graceful_stops():  # Ctrl-C / kill: checkpoint at the next step, give claims back
+        summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)
     elapsed = time.monotonic() - t0
     if summary.ran == 0 and summary.held_elsewhere == 0:
         msg = f"nothing to do: all {summary.already_done} runs of {spec.name!r} are stored in {root}"

@@ -7,6 +7,7 @@ the next ``suite run`` resumes it.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -19,7 +20,8 @@ from typing import Any
 
 from backends import create_backend
 from backends.base import Backend, RunFailed
-from suite.errors import SpecError
+from suite import interrupt
+from suite.errors import SpecError, StoreError
 from suite.grid import Cell, expand
 from suite.progress import GridProgress
 from suite.registry import did_you_mean
@@ -29,6 +31,9 @@ from suite.store import RunRow, Store
 FILTER_KEYS = (*AXES, "seed", "id")
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER_SECONDS = 300.0
+#: OS errors that no other run would escape either (disk full, no permission): they stop
+#: the whole `suite run` instead of marking run after run as failed.
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,8 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
     progress = GridProgress(len(todo), progress_stream)
     try:
         for r in todo:
+            if interrupt.requested():
+                raise interrupt.Interrupted
             if not store.claim(r.cell.id, r.seed, owner, retry_failed=retry_failed,
                                stale_after=STALE_AFTER_SECONDS):
                 summary.held_elsewhere += 1
@@ -191,6 +198,18 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
                 progress.message(f"interrupted: {r.label} keeps its checkpoint and resumes on the "
                                  "next `suite run`")
                 raise
+            except OSError as exc:
+                if exc.errno in FATAL_ERRNOS:
+                    store.release(r.cell.id, r.seed, owner)
+                    raise StoreError(
+                        f"cannot write the artifacts of {r.label} under {store.root}: {exc}. "
+                        "Free disk space or fix permissions, then run again: stored results are "
+                        "kept and this run resumes from its last checkpoint") from None
+                error, record = _failure_record(r, exc)
+                store.finish(r.cell.id, r.seed, owner, "failed", record, error)
+                summary.failed.append(f"{r.label}: {error}")
+                progress.end(r.label, f"FAILED ({error})")
+                continue
             except Exception as exc:  # noqa: BLE001 - every failure is recorded, the grid goes on
                 error, record = _failure_record(r, exc)
                 store.finish(r.cell.id, r.seed, owner, "failed", record, error)

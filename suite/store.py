@@ -132,23 +132,27 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: concurrent writers queue instead of failing."""
+        """One IMMEDIATE transaction: concurrent writers queue instead of failing. Any
+        database error (disk full, I/O, permissions) rolls it back and becomes a
+        StoreError; what was committed before stays intact."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot write to the results store {self.db_path}: {exc}") from None
-        try:
             yield self._conn
+            self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise StoreError(f"cannot write to the results store {self.db_path}: {exc}. Check "
+                             "free disk space and permissions; stored results are kept") from None
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        else:
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
             try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
                 self._conn.execute("ROLLBACK")
-                raise StoreError(f"cannot write to the results store {self.db_path}: {exc}. "
-                                 "Check free disk space and permissions") from None
+            except sqlite3.DatabaseError:
+                pass  # sqlite already rolled back (e.g. after an I/O error)
 
     def close(self) -> None:
         self._conn.close()
