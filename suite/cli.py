@@ -62,18 +62,19 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
     spec = load_spec(spec_path)
     root = results_dir(results)
     backend_obj = runner.backend_for(spec, backend, device=device)
+    where = backend_obj.describe()  # checks the device before anything is written
     if dry_run:
         store = Store(root, create=False) if (root / "suite.db").exists() else None
         runs = runner.plan(spec, store, only)
         todo = [r for r in runs if r.status == "pending" or (retry_failed and r.status == "failed")]
         for r in todo:
             click.echo(f"would run  {r.label}")
-        click.echo(f"{len(todo)} of {len(runs)} runs would run on {backend_obj.describe()} "
+        click.echo(f"{len(todo)} of {len(runs)} runs would run on {where} "
                    f"(results: {root})")
         return
     store = Store(root)
     t0 = time.monotonic()
-    click.echo(f"{spec.name}: {spec.path} on {backend_obj.describe()}, results in {root}", err=True)
+    click.echo(f"{spec.name}: {spec.path} on {where}, results in {root}", err=True)
     with interrupt.graceful_stops():  # Ctrl-C / kill: checkpoint at the next step, give claims back
         summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)
     elapsed = time.monotonic() - t0

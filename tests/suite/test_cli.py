@@ -111,3 +111,18 @@ def test_list(kind, expected):
 def test_report_without_store_is_a_clear_error(results):
     res = invoke("report", "--results", results)
     assert res.exit_code == 2 and "no results store" in res.output
+
+
+def test_cuda_without_gpu_is_a_usage_error(tiny_spec, results):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    res = invoke("run", tiny_spec, "--results", results, "--device", "cuda")
+    assert res.exit_code == 2 and "no CUDA device" in res.output
+    assert not results.exists()
+
+
+def test_unknown_backend_is_a_usage_error(tiny_spec, results):
+    res = invoke("run", tiny_spec, "--results", results, "--backend", "nope")
+    assert res.exit_code == 2 and "known backends: " in res.output
