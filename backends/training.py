@@ -99,24 +99,32 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT
 
-    def save_checkpoint(self) -> None:
+    def checkpoint_state(self) -> dict[str, Any]:
         """Everything a resume needs, at a step boundary: model, optimizer, method state
         (masks, flips, its own state), RNG states, the position in the epoch's data order
         (which itself is a function of (seed, epoch)) and the epoch's running loss."""
-        atomic_save({
+        return {
             "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "curve": self.curve, "train_seconds": self.train_seconds,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }, self.checkpoint_path)
+        }
+
+    def save_checkpoint(self) -> None:
+        atomic_save(self.checkpoint_state(), self.checkpoint_path)
 
     def try_resume(self) -> bool:
         """Load the last checkpoint if there is one; True when resumed."""
         if not self.checkpoint_path.exists():
             return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.load_checkpoint_state(torch.load(self.checkpoint_path, map_location=self.device,
+                                              weights_only=False))
+        return True
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`checkpoint_state` returned."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.method.load_state_dict(state["method"])
@@ -126,7 +134,6 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        return True
 
     # ----- the loop ------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
@@ -207,13 +214,17 @@ class Trainer:
         with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
+    def setup_method(self) -> None:
+        """Let the method install its initial masks (SNIP scores the first batch)."""
+        first = next(iter(self.train_loader.epoch(0)))
+        self.method.setup(self.model, first, self.loss_fn)
+
     def fit(self, progress: Progress) -> dict[str, Any]:
         started = time.time()
         self.build()
         resumed = self.try_resume()
         if not resumed:
-            first = next(iter(self.train_loader.epoch(0)))
-            self.method.setup(self.model, first, self.loss_fn)
+            self.setup_method()
         self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
                  f"cell={self.cell.id} seed={self.seed} device={self.device}")
         epochs = self.cell.train.epochs
@@ -241,11 +252,15 @@ class Trainer:
             progress.close()
         return self.finish(started)
 
+    def save_outputs(self) -> None:
+        """Write the final model (``model.pt``) and the curve (``curve.json``)."""
+        torch.save(self.model.state_dict(), self.run_dir / "model.pt")
+        (self.run_dir / "curve.json").write_text(json.dumps(self.curve, indent=1))
+
     def finish(self, started: float) -> dict[str, Any]:
         self.method.finalize(self.model)
         final = self.evaluate()
-        torch.save(self.model.state_dict(), self.run_dir / "model.pt")
-        (self.run_dir / "curve.json").write_text(json.dumps(self.curve, indent=1))
+        self.save_outputs()
         metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in self.curve),
                    "test_loss": final["test_loss"], "train_loss": self.curve[-1]["train_loss"]}
         if "top5" in final:
