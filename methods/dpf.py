@@ -1,0 +1,62 @@
+"""DPF, dynamic pruning with feedback (Lin, Stich, Barba, Dmitriev, Jaggi; ICLR 2020).
+
+``w_{t+1} = w_t - lr_t * g(m_t * w_t)``: the gradient is taken at the pruned model and
+applied to the dense one. The feedback mask mode of :mod:`methods.base` does exactly
+that (forward and backward see ``w * m``, the update goes to the dense ``w``), so
+pruned weights keep moving and come back when they grow. DPF is therefore gradual
+magnitude pruning of the dense weights with a feedback mask that never stops moving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from methods.base import METHODS
+from methods.magnitude import GradualMagnitude, MagnitudeOptions, check_window
+
+
+@dataclass(frozen=True)
+class DPFOptions(MagnitudeOptions):
+    """``[method.dpf]``.
+
+    - ``reprune_every`` (16, a choice): steps between mask recomputations.
+    - ``schedule_start`` (0.0) / ``schedule_end`` (None = the second learning-rate drop;
+      a choice): the cubic schedule's t0 and t1 as fractions of training.
+    - ``initial_sparsity`` (0.0): s_i, the schedule's starting sparsity.
+    - ``freeze_at_end`` (False): stop recomputing the mask once the schedule has reached
+      the target; by default the mask keeps being recomputed (feedback continues).
+    - ``scope`` ("global"; "layer" a choice), ``structure`` ("unstructured"; "filter" scores
+      whole output channels by their norm), ``exclude_first_conv`` / ``exclude_last_linear``
+      (both False, a choice: every conv and linear weight is prunable).
+    """
+
+    reprune_every: int = 16
+    schedule_start: float = 0.0
+    schedule_end: float | None = None
+    initial_sparsity: float = 0.0
+    freeze_at_end: bool = False
+
+    def validate(self) -> str | None:
+        if self.reprune_every < 1:
+            return f"reprune_every = {self.reprune_every} must be a positive number of steps"
+        if not 0.0 <= self.initial_sparsity < 1.0:
+            return f"initial_sparsity = {self.initial_sparsity} must lie in [0, 1)"
+        return check_window(self.schedule_start, self.schedule_end) or super().validate()
+
+
+@METHODS.register("dpf")
+class DPF(GradualMagnitude):
+    """Dynamic pruning with feedback: magnitude masks of the dense weights, recomputed
+    every ``reprune_every`` steps under the cubic schedule (and on at the target)."""
+
+    name = "dpf"
+    Options = DPFOptions
+    mask_mode = "feedback"
+    moves_mask = True
+
+    @property
+    def period(self) -> int:
+        return self.options.reprune_every
+
+    def keeps_updating(self) -> bool:
+        return not self.options.freeze_at_end

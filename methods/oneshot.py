@@ -1,0 +1,45 @@
+"""One-shot prune and fine-tune, P+FT (Han et al. 2015).
+
+Train dense for the first ``prune_at`` of the budget, prune once to the target by
+magnitude (one global threshold), then fine-tune the rest of the budget with the mask
+fixed (hard: pruned weights stay zero). The total budget is the spec's, so P+FT is
+compared at the same number of steps as every other method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from methods.base import METHODS
+from methods.magnitude import MagnitudeOptions, MagnitudePruner
+from methods.schedules import fraction_step
+
+
+@dataclass(frozen=True)
+class OneShotOptions(MagnitudeOptions):
+    """``[method.oneshot]``.
+
+    - ``prune_at`` (0.5, a choice): the fraction of training done dense; pruning happens
+      after that step and the remaining ``1 - prune_at`` is fine-tuning. With the default
+      CIFAR recipe this is the first learning-rate drop.
+    - ``scope`` ("global"), ``structure``, ``exclude_first_conv`` / ``exclude_last_linear``.
+    """
+
+    prune_at: float = 0.5
+
+    def validate(self) -> str | None:
+        if not 0.0 < self.prune_at < 1.0:
+            return f"prune_at = {self.prune_at} is a fraction of training and must lie in (0, 1)"
+        return super().validate()
+
+
+@METHODS.register("oneshot")
+class OneShot(MagnitudePruner):
+    """Prune once by magnitude after ``prune_at`` of training, then fine-tune."""
+
+    name = "oneshot"
+    Options = OneShotOptions
+    mask_mode = "hard"
+
+    def due(self, step: int) -> bool:
+        return step == max(1, fraction_step(self.options.prune_at, self.ctx.total_steps))

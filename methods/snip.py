@@ -1,0 +1,54 @@
+"""SNIP, single-shot network pruning (Lee, Ajanthan, Torr; ICLR 2019).
+
+At initialization, one mini-batch: the saliency of each weight is ``|g * w|``
+(connection sensitivity), normalized by its sum over all prunable weights; the global
+top ``1 - s`` fraction is kept and the mask stays fixed for the whole of training.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from methods.base import METHODS
+from methods.masks import kept_count, topk_masks
+from methods.updater import LayerOptions, MaskUpdater
+
+
+@dataclass(frozen=True)
+class SNIPOptions(LayerOptions):
+    """``[method.snip]``: ``exclude_first_conv`` / ``exclude_last_linear`` (False: every
+    conv and linear weight competes for the global budget)."""
+
+
+def saliency(model: nn.Module, names: list[str], batch: tuple[torch.Tensor, torch.Tensor],
+             loss_fn: Any) -> dict[str, torch.Tensor]:
+    """Normalized connection sensitivity ``|g * w| / sum |g * w|`` of the weights ``names``,
+    from one batch through a copy of ``model`` (its own BN statistics stay untouched)."""
+    probe = copy.deepcopy(model)
+    params = dict(probe.named_parameters())
+    probe.zero_grad(set_to_none=True)
+    x, y = batch
+    loss_fn(probe(x), y).backward()
+    with torch.no_grad():
+        raw = {n: (params[n].grad if params[n].grad is not None else torch.zeros_like(params[n]))
+               .mul(params[n]).abs_() for n in names}
+        total = sum(float(s.sum()) for s in raw.values())
+        return {n: s / total for n, s in raw.items()} if total > 0 else raw
+
+
+@METHODS.register("snip")
+class SNIP(MaskUpdater):
+    """Prune at initialization by connection sensitivity; the mask is then fixed (hard)."""
+
+    name = "snip"
+    Options = SNIPOptions
+    mask_mode = "hard"
+
+    def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
+        scores = saliency(model, list(self._params), batch, loss_fn)
+        return topk_masks(scores, kept_count(sum(s.numel() for s in scores.values()), self.ctx.sparsity))

@@ -1,0 +1,108 @@
+"""Benchmarks of the pruning methods (pytest-benchmark; not part of the default run).
+
+    pytest tests/benchmarks/test_methods_bench.py -m benchmark --benchmark-only
+
+- ``test_train_step``: one training step (forward, backward, the method's hooks,
+  optimizer step) of ResNet-20 at batch 128 on CPU, for every registered method, in
+  rounds of 16 steps so that DPF's mask recomputation (every 16 steps) is included at
+  its real frequency. Compare each method's mean against ``dense``; DPF's target
+  overhead is at most 2%.
+- ``test_global_magnitude_threshold``: one global magnitude mask over ResNet-50's 25.6M
+  conv and linear weights (``methods.masks.magnitude_masks``), against ``torch.kthvalue``
+  on the concatenated magnitudes as the reference point.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from methods import METHODS, create_method
+from methods.base import MethodContext
+from methods.masks import kept_count, magnitude_masks
+from methods.updater import MaskUpdater
+from suite.data.info import DatasetInfo
+from suite.models import MODELS, create_model
+from suite.recipes import PRESETS, TrainRecipe
+
+CIFAR = DatasetInfo(10, (3, 32, 32), (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), augment="crop_flip")
+STEPS_PER_EPOCH = 391
+RECIPE = TrainRecipe(**PRESETS["resnet_cifar"])
+TOTAL_STEPS = STEPS_PER_EPOCH * RECIPE.epochs
+STEPS_PER_ROUND = 16
+
+
+def resnet20() -> torch.nn.Module:
+    if "resnet20" not in MODELS:
+        pytest.skip("model 'resnet20' is not registered (suite/models/resnet_cifar.py not there yet)")
+    return create_model("resnet20", CIFAR)
+
+
+@pytest.mark.benchmark(group="resnet20-train-step-b128-cpu")
+@pytest.mark.parametrize("name", METHODS.names())
+def test_train_step(benchmark, name):
+    torch.manual_seed(0)
+    model = resnet20()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (128,), generator=gen)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                                weight_decay=1e-4)
+    ctx = MethodContext(0.9, TOTAL_STEPS, STEPS_PER_EPOCH, 0, RECIPE)
+    method = create_method(name, None, ctx)
+    method.bind(model)
+    method.setup(model, (x, y), F.cross_entropy)
+    # Start in the middle of training, in step with DPF's period, with masks in place.
+    step = {"at": (TOTAL_STEPS // 2) // STEPS_PER_ROUND * STEPS_PER_ROUND}
+    if isinstance(method, MaskUpdater) and not method.masks:
+        method.update(step["at"], optimizer)
+    model.train()
+
+    def one_step():
+        method.before_forward(model)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        method.before_optimizer_step(model, optimizer)
+        optimizer.step()
+        step["at"] += 1
+        method.after_optimizer_step(step["at"], model, optimizer)
+
+    for _ in range(2):  # warm-up: allocator, optimizer state
+        one_step()
+    step["at"] = (TOTAL_STEPS // 2) // STEPS_PER_ROUND * STEPS_PER_ROUND
+    benchmark.extra_info.update(method=name, steps_per_round=STEPS_PER_ROUND,
+                                mask_mode=type(method).mask_mode)
+    benchmark.pedantic(one_step, rounds=4, iterations=STEPS_PER_ROUND, warmup_rounds=0)
+
+
+@pytest.fixture(scope="module")
+def resnet50_weights() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    if "resnet50" in MODELS:
+        model = create_model("resnet50", DatasetInfo(1000, (3, 224, 224), (0.5,) * 3, (0.25,) * 3))
+    else:
+        torchvision = pytest.importorskip("torchvision")
+        model = torchvision.models.resnet50()
+    from methods.base import default_prunable
+
+    weights = {n: p.detach() for n, p in default_prunable(model).items()}
+    assert 25_000_000 < sum(w.numel() for w in weights.values()) < 26_000_000
+    return weights
+
+
+@pytest.mark.benchmark(group="global-magnitude-threshold-25.6M")
+@pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
+def test_global_magnitude_threshold(benchmark, resnet50_weights, sparsity):
+    masks = benchmark.pedantic(magnitude_masks, args=(resnet50_weights, sparsity),
+                               rounds=7, warmup_rounds=1)
+    total = sum(w.numel() for w in resnet50_weights.values())
+    assert sum(int(m.sum()) for m in masks.values()) == kept_count(total, sparsity)
+
+
+@pytest.mark.benchmark(group="global-magnitude-threshold-25.6M")
+def test_kthvalue_reference(benchmark, resnet50_weights):
+    flat = torch.cat([w.reshape(-1) for w in resnet50_weights.values()]).abs()
+    k = flat.numel() - kept_count(flat.numel(), 0.9)  # the largest pruned magnitude
+    benchmark.pedantic(torch.kthvalue, args=(flat, k), rounds=3, warmup_rounds=1)
