@@ -22,7 +22,6 @@ from backends.base import Progress, RunFailed
 from methods import Method, MethodContext, create_method
 from methods.measure import sparsity_summary
 from suite.data import create_dataset
-from suite.data.pipeline import InMemoryLoader
 from suite.models import create_model
 from suite.models.macs import layer_macs
 from suite.provenance import provenance
@@ -64,12 +63,10 @@ class Trainer:
         cell, recipe = self.cell, self.cell.train
         dataset = create_dataset(cell.dataset, cell.dataset_options)
         self.info = dataset.info()
-        self.train_loader = InMemoryLoader(dataset.load("train"), self.info, recipe.batch_size,
-                                           train=True, seed=self.seed, device=self.device,
-                                           channels_last=self.channels_last)
-        self.test_loader = InMemoryLoader(dataset.load("test"), self.info, max(recipe.batch_size, 256),
-                                          train=False, device=self.device,
-                                          channels_last=self.channels_last)
+        self.train_loader = dataset.loader("train", recipe.batch_size, train=True, seed=self.seed,
+                                           device=self.device, channels_last=self.channels_last)
+        self.test_loader = dataset.loader("test", max(recipe.batch_size, 256), train=False,
+                                          device=self.device, channels_last=self.channels_last)
         torch.manual_seed(self.seed)
         model = create_model(cell.model, self.info, cell.model_options)
         self.macs = layer_macs(model, self.info.image_shape)

@@ -3,15 +3,19 @@
 A plugin is a subclass of :class:`Dataset` registered with ``@DATASETS.register(name)``.
 It knows its :class:`DatasetInfo` and loads a split as a :class:`TensorSplit`
 (uint8 images N x C x H x W plus int64 labels) that the in-memory pipeline batches,
-augments and normalizes on the training device. Options come from the spec's
+augments and normalizes on the training device. The trainer asks a dataset for a
+:class:`Loader` with :meth:`Dataset.loader`; the default wraps ``load(split)`` in the
+in-memory pipeline, and a dataset too large for memory (ImageNet) overrides it to
+stream from disk. Options come from the spec's
 ``[dataset.<name>]`` table; fields marked ``identity=False`` (paths) are not part of
 a cell's id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 
@@ -33,6 +37,24 @@ class TensorSplit:
         return int(self.labels.shape[0])
 
 
+class Loader(Protocol):
+    """Batches of one split: normalized float images on the device, int64 labels.
+
+    Epoch ``e`` is the same sequence of batches for the same seed whenever it is drawn
+    (shuffling and augmentation come from (seed, epoch)), so resumed runs match.
+    """
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+
+    @property
+    def num_samples(self) -> int:
+        """Images per epoch (the dropped partial batch excluded)."""
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``epoch``."""
+
+
 class Dataset:
     """Base class of dataset plugins. Subclasses set ``Options`` and implement two methods."""
 
@@ -49,6 +71,17 @@ class Dataset:
         """The whole ``split`` as uint8 tensors; raise DataError if it cannot be found."""
         raise NotImplementedError
 
+    def loader(self, split: Split, batch_size: int, *, train: bool, seed: int = 0,
+               device: torch.device | str = "cpu", channels_last: bool = False) -> Loader:
+        """Batches of ``split`` on ``device``: shuffled and augmented when ``train``.
+
+        The default holds the split in memory (:class:`~suite.data.pipeline.InMemoryLoader`).
+        """
+        from suite.data.pipeline import InMemoryLoader
+
+        return InMemoryLoader(self.load(split), self.info(), batch_size, train=train, seed=seed,
+                              device=device, channels_last=channels_last)
+
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset")
 
@@ -58,4 +91,5 @@ def create_dataset(name: str, options: Any = None) -> Dataset:
     return DATASETS.get(name)(options)
 
 
-from suite.data import small  # noqa: E402,F401  (built-in datasets register on import)
+# Built-in datasets register themselves on import.
+from suite.data import cifar, fashion_mnist, imagenet, small  # noqa: E402,F401

@@ -55,4 +55,4 @@ def parameter_count(model: nn.Module) -> int:
 
 
 # Built-in models register themselves on import.
-from suite.models import small  # noqa: E402,F401
+from suite.models import imagenet, resnet_cifar, small, vgg, wide_resnet  # noqa: E402,F401
