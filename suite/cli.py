@@ -100,31 +100,58 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @click.option("--only", multiple=True, metavar="KEY=VALUE", help="show only matching runs")
+@click.option("--summary", is_flag=True, help="only the counts and the compute estimate")
+@click.option("--tflops", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="sustained TFLOP/s per GPU assumed by the estimate (default 15)")
+@click.option("--max-images-per-second", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="images/s ceiling per GPU assumed by the estimate (default 10000)")
 @_reported
-def plan(spec_path: str, results: str | None, only: tuple[str, ...]) -> None:
-    """List every cell x seed of SPEC with its id, axes and status."""
-    from suite import runner
-    from suite.spec import load_spec
+def plan(spec_path: str, results: str | None, only: tuple[str, ...], summary: bool,
+         tflops: float | None, max_images_per_second: float | None) -> None:
+    """List every cell x seed of SPEC (a spec or a collection) with its id, axes and
+    status, then the number of cells and runs and an estimate of the GPU-hours."""
+    from suite import estimate, runner
+    from suite.collection import load_specs
+    from suite.errors import SpecError
     from suite.store import Store, results_dir
 
-    spec = load_spec(spec_path)
+    loaded = load_specs(spec_path)
     root = results_dir(results)
     store = Store(root, create=False) if (root / "suite.db").exists() else None
-    runs = runner.plan(spec, store, only)
-    click.echo(f"{'id':12}  {'method':12} {'model':12} {'dataset':12} {'sparsity':>8}  "
-               f"{'seed':>4}  status")
-    for r in runs:
-        c = r.cell
-        status = r.status
-        if status == "running" and r.row.started:
-            status += f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.row.started))}"
-            status += f" by {r.row.owner}"
-        click.echo(f"{c.id:12}  {c.method:12} {c.model:12} {c.dataset:12} {c.sparsity:>8g}  "
-                   f"{r.seed:>4}  {status}")
-    counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
-    cells = len({r.cell.id for r in runs})
-    click.echo(f"{cells} cells x {len(spec.seeds)} seeds = {len(runs)} runs: "
-               + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    plans = []
+    for spec in loaded.specs:
+        try:
+            runs = runner.plan(spec, store, only)
+        except SpecError:
+            if not (only and loaded.is_collection):
+                raise
+            continue  # --only matches nothing in this member of the collection
+        plans.append((spec, runs))
+    if not plans:
+        raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
+    for spec, runs in plans:
+        if loaded.is_collection:
+            click.echo(f"== {spec.name} ({spec.path})")
+        if not summary:
+            click.echo(f"{'id':12}  {'method':12} {'model':12} {'dataset':12} {'sparsity':>8}  "
+                       f"{'seed':>4}  status")
+            for r in runs:
+                c = r.cell
+                status = r.status
+                if status == "running" and r.row.started:
+                    status += (f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.row.started))}"
+                               f" by {r.row.owner}")
+                click.echo(f"{c.id:12}  {c.method:12} {c.model:12} {c.dataset:12} {c.sparsity:>8g}  "
+                           f"{r.seed:>4}  {status}")
+        counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
+        cells = len({r.cell.id for r in runs})
+        click.echo(f"{cells} cells x {len(spec.seeds)} seeds = {len(runs)} runs: "
+                   + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    est = estimate.estimate([(spec.name, runs) for spec, runs in plans],
+                            tflops or estimate.DEFAULT_TFLOPS,
+                            max_images_per_second or estimate.DEFAULT_MAX_IMAGES_PER_SECOND)
+    for line in estimate.describe(est, collection=loaded.name if loaded.is_collection else None):
+        click.echo(line)
 
 
 @main.command()
@@ -134,30 +161,42 @@ def plan(spec_path: str, results: str | None, only: tuple[str, ...]) -> None:
               default="markdown", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
 @click.option("--template", type=click.Path(dir_okay=False), help="your own Jinja2 template")
+@click.option("--figures", "figures_dir", type=click.Path(file_okay=False),
+              help="also write every figure here as PDF and SVG (LaTeX then includes them)")
+@click.option("--standalone", is_flag=True,
+              help="LaTeX: a whole document for pdflatex instead of a fragment to \\input")
 @_reported
 def report(spec_path: str | None, results: str | None, fmt: str, out: str | None,
-           template: str | None) -> None:
-    """Tables of stored results (every stored spec when SPEC is not given)."""
+           template: str | None, figures_dir: str | None, standalone: bool) -> None:
+    """Tables and figures of stored results for SPEC (a spec or a collection of specs;
+    every stored spec when SPEC is not given)."""
     from suite import report as report_mod
-    from suite.spec import load_spec
+    from suite.collection import load_specs
     from suite.store import Store, results_dir
 
     root = results_dir(results)
+    title, description = None, ""
     if spec_path:
-        specs = [load_spec(spec_path)]
+        loaded = load_specs(spec_path)
+        specs = list(loaded.specs)
+        if loaded.is_collection:
+            title, description = loaded.name, loaded.description
         store = Store(root, create=False) if (root / "suite.db").exists() else None
     else:
         store = Store(root, create=False)
         specs = report_mod.stored_specs(store)
         if not specs:
             raise SuiteError(f"the results store {root} holds no runs yet; run `suite run SPEC`")
-    text = report_mod.report(specs, store, fmt, template)
+    text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
+                             title=title, description=description, standalone=standalone)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
+    if figures_dir:
+        click.echo(f"wrote the figures to {figures_dir}", err=True)
 
 
 @main.command(name="list")

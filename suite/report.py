@@ -1,13 +1,22 @@
-"""From the store to tables: ``frame`` (one row per run), ``summarize`` (mean +- std over
-seeds per cell) and ``render`` (Jinja2 templates in reports/templates, or CSV).
+"""From the store to tables and figures: ``frame`` (one row per run), ``summarize``
+(mean +- std over seeds per cell, laid out like the paper's tables), ``details``
+(training curves and mask flip ratios) and ``render`` (Jinja2 templates in
+reports/templates, or CSV).
 
-Failed and missing runs are never dropped: each summary counts them and the tables
-show them.
+Failed and missing runs are never dropped: each summary counts them, and the LaTeX and
+HTML tables give them a footnote, as they do for sparsity that missed its target.
+
+The paper layout (LaTeX, HTML): models are row groups that carry their dense
+accuracy, each row is a target sparsity, and each pruning method is a column; the best
+pruning method of a row is in bold. Published values from the spec's
+``[[reference]]`` tables are shown next to the reproduced ones with the difference.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +34,36 @@ from suite.store import Store
 FORMATS = ("markdown", "html", "latex", "csv")
 _TEMPLATE_FOR = {"markdown": "report.md.j2", "html": "report.html.j2", "latex": "report.tex.j2"}
 COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "status",
-           "top1", "top5", "best_top1", "achieved_sparsity", "off_target", "error", "wall_seconds"]
+           "top1", "top5", "best_top1", "achieved_sparsity", "off_target", "error", "wall_seconds",
+           "params_total"]
+CURVE_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "epoch",
+                 "train_loss", "top1", "lr", "mask_sparsity"]
+FLIP_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "step",
+                "flip_ratio"]
+
+#: Names as printed in the paper-style tables and figures; ``[report.labels]`` overrides.
+DEFAULT_LABELS = {
+    "dense": "Dense", "dpf": "DPF", "snip": "SNIP", "sm": "SM", "dsr": "DSR",
+    "oneshot": "One-shot P+FT", "incremental": "Incremental",
+    "resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet56": "ResNet-56",
+    "resnet50": "ResNet-50", "wrn28_2": "WRN-28-2", "wrn28_4": "WRN-28-4", "wrn28_8": "WRN-28-8",
+    "vgg16": "VGG-16", "mlp": "MLP", "small_cnn": "Small CNN",
+    "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet",
+    "fashion_mnist": "Fashion-MNIST",
+}
+METRIC_NAMES = {"top1": "top-1 test accuracy", "top5": "top-5 test accuracy",
+                "best_top1": "best top-1 test accuracy during training"}
+
+
+# ----- one row per run ------------------------------------------------------------------
+def _done_records(spec: Spec, store: Store | None):
+    """(cell, seed, result record) of every finished run the spec declares."""
+    stored = store.runs() if store is not None else {}
+    for cell in expand(spec):
+        for seed in spec.seeds:
+            run = stored.get((cell.id, seed))
+            if run is not None and run.status == "done" and run.result:
+                yield cell, seed, check_format(run.result)
 
 
 def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
@@ -46,13 +84,30 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
                 row.update(top1=m["top1"], top5=m.get("top5"), best_top1=m["best_top1"],
                            achieved_sparsity=result["sparsity"]["overall"],
                            off_target=bool(result["sparsity"]["off_target"]),
-                           wall_seconds=result["timing"]["wall_seconds"])
+                           wall_seconds=result["timing"]["wall_seconds"],
+                           params_total=result["sparsity"].get("params_total"))
             elif run is not None and run.status == "failed":
                 row["error"] = run.error
             rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-epoch curves and the mask flip ratios of every finished run of ``spec``."""
+    curves, flips = [], []
+    for cell, seed, result in _done_records(spec, store):
+        base = {"spec": spec.name, "cell_id": cell.id, "method": cell.method, "model": cell.model,
+                "dataset": cell.dataset, "sparsity": cell.sparsity, "seed": seed}
+        for point in result.get("curve") or []:
+            curves.append({**base, "epoch": point.get("epoch"), "train_loss": point.get("train_loss"),
+                           "top1": point.get("top1"), "lr": point.get("lr"),
+                           "mask_sparsity": point.get("sparsity")})
+        for flip in result.get("flips") or []:
+            flips.append({**base, "step": flip.get("step"), "flip_ratio": flip.get("flip_ratio")})
+    return pd.DataFrame(curves, columns=CURVE_COLUMNS), pd.DataFrame(flips, columns=FLIP_COLUMNS)
+
+
+# ----- summaries ------------------------------------------------------------------------
 @dataclass
 class Summary:
     """The seeds of one cell: mean and sample std of the metric, and what is missing."""
@@ -66,6 +121,22 @@ class Summary:
     off_target: int = 0
     achieved_sparsity: float | None = None
     values: list[float] = field(default_factory=list)
+    target: float = 0.0
+    #: published value of this cell and metric, from the spec's [[reference]] tables
+    reference: Any = None
+    #: footnote marks ("a", "b", ...) given by :func:`summarize`
+    marks: list[str] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> int:
+        return self.n + self.failed + self.missing + self.running
+
+    @property
+    def delta(self) -> float | None:
+        """Reproduced minus reference, when both exist."""
+        if self.mean is None or self.reference is None:
+            return None
+        return self.mean - self.reference.value
 
     def text(self, precision: int, pm: str = " ± ") -> str:
         """E.g. '97.12 ± 0.35', '97.12' (one seed), '—' (no finished seed)."""
@@ -81,6 +152,23 @@ class Summary:
                 (self.missing, "missing"), (self.running, "running")) if count]
         return out
 
+    def footnotes(self) -> list[str]:
+        """Why this cell needs a footnote: failed, missing or running seeds, sparsity
+        off its target. Empty for a complete, on-target cell."""
+        out = []
+        total = self.seeds
+        if self.failed:
+            out.append(f"{self.failed} of {total} seeds failed")
+        if self.missing:
+            out.append(f"{self.missing} of {total} seeds not run yet")
+        if self.running:
+            out.append(f"{self.running} of {total} seeds still running")
+        if self.off_target and self.achieved_sparsity is not None:
+            which = "" if self.off_target == self.n else f" in {self.off_target} of {self.n} seeds"
+            out.append(f"sparsity off target{which}: {100 * self.achieved_sparsity:.1f}% "
+                       f"achieved for {100 * self.target:g}%")
+        return out
+
 
 def _summary(runs: pd.DataFrame, metric: str) -> Summary:
     done = runs[runs["status"] == "done"]
@@ -88,7 +176,8 @@ def _summary(runs: pd.DataFrame, metric: str) -> Summary:
     s = Summary(n=len(values), failed=int((runs["status"] == "failed").sum()),
                 missing=int((runs["status"] == "pending").sum()),
                 running=int((runs["status"] == "running").sum()),
-                off_target=int(done["off_target"].fillna(False).astype(bool).sum()), values=values)
+                off_target=int(done["off_target"].fillna(False).astype(bool).sum()), values=values,
+                target=float(runs["sparsity"].iloc[0]) if len(runs) else 0.0)
     if values:
         s.mean = sum(values) / len(values)
         if len(values) > 1:
@@ -99,11 +188,61 @@ def _summary(runs: pd.DataFrame, metric: str) -> Summary:
 
 @dataclass
 class Row:
-    """One table row: its key values (dataset, model, sparsity) and a Summary per method."""
+    """One table row: its key values (dataset, model, sparsity) and a Summary per method.
+    ``best`` is the best pruning method, ``bests`` every method tied with it at the
+    table's precision."""
 
     key: dict[str, Any]
     cells: dict[str, Summary]
     best: str | None = None
+    bests: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Group:
+    """Rows that share every key but the sparsity (in the paper: one model), with the
+    summaries of the methods that have no sparsity axis (dense) and the model's size."""
+
+    key: dict[str, Any]
+    rows: list[Row]
+    baseline: dict[str, Summary]
+    params: int | None = None
+
+
+@dataclass
+class Comparison:
+    """A reproduced cell next to its published value."""
+
+    key: dict[str, Any]
+    method: str
+    metric: str
+    reproduced: Summary
+    reference: Any
+    source: int  # 1-based index into Table.sources
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.reproduced.mean is None else self.reproduced.mean - self.reference.value
+
+
+@dataclass
+class Footnote:
+    mark: str
+    text: str
+
+
+@dataclass
+class ReportFigure:
+    """One figure of a table: matplotlib figure, where it was written, how to embed it."""
+
+    stem: str
+    kind: str  # accuracy | curves | flips
+    caption: str
+    panels: int
+    figure: Any = None
+    uri: str = ""  # data: URI of the SVG, for the standalone HTML
+    files: list[str] = field(default_factory=list)  # written files (PDF first)
+    include: str = ""  # the PDF path as the LaTeX document should \includegraphics it
 
 
 @dataclass
@@ -119,6 +258,86 @@ class Table:
     precision: int
     description: str = ""
     totals: dict[str, int] = field(default_factory=dict)
+    groups: list[Group] = field(default_factory=list)
+    group_columns: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+    pruning: list[str] = field(default_factory=list)
+    constant: dict[str, Any] = field(default_factory=dict)
+    footnotes: list[Footnote] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    seeds: int = 0
+    figures: list[ReportFigure] = field(default_factory=list)
+
+    # helpers for templates
+    def label(self, name: Any) -> str:
+        """The printed name of a method, model or dataset."""
+        return self.labels.get(str(name)) or DEFAULT_LABELS.get(str(name), str(name))
+
+    def key_text(self, key: dict[str, Any], column: str) -> str:
+        value = key[column]
+        return format_key(value, column) if column == "sparsity" else self.label(value)
+
+    def params_text(self, group: Group) -> str:
+        """The model's parameter count, e.g. '0.27M' ('' when unknown)."""
+        return format_params(group.params) if group.params and "model" in group.key else ""
+
+    def group_cell(self, group: Group, column: str) -> str:
+        """A row group's value in one of its columns; the model gets its size."""
+        text = self.label(group.key[column])
+        if column == "model" and self.params_text(group):
+            text += f" ({self.params_text(group)})"
+        return text
+
+    def group_label(self, group: Group, with_params: bool = True) -> str:
+        """E.g. 'ResNet-20 (0.27M)', or 'CIFAR-10 / ResNet-20' when datasets vary."""
+        shown = [c for c in self.group_columns if c not in self.constant or c == "model"]
+        text = " / ".join(self.label(group.key[c]) for c in shown) or self.title
+        if with_params and group.params and "model" in group.key:
+            text += f" ({format_params(group.params)})"
+        return text
+
+    @property
+    def shown_group_columns(self) -> list[str]:
+        return [c for c in self.group_columns if c not in self.constant or c == "model"]
+
+    @property
+    def context(self) -> str:
+        """The constant axes, e.g. 'CIFAR-10', for captions."""
+        return ", ".join(self.label(v) for c, v in self.constant.items() if c != "model")
+
+    @property
+    def metric_name(self) -> str:
+        return METRIC_NAMES.get(self.metric, self.metric)
+
+    @property
+    def has_sparsity(self) -> bool:
+        """True when rows are target sparsities (some method prunes)."""
+        return "sparsity" in self.key_columns and bool(self.pruning)
+
+    @property
+    def anchor(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.spec.lower()).strip("-") or "table"
+
+    def figures_of(self, kind: str) -> list[ReportFigure]:
+        return [f for f in self.figures if f.kind == kind]
+
+
+def format_params(count: int) -> str:
+    """As the paper prints model sizes: '0.27M', '1.47M', '25.6M'; '52K' below 0.1M."""
+    if count >= 1e5:
+        return f"{count / 1e6:.{2 if count < 1e7 else 1}f}M"
+    return f"{count / 1e3:.0f}K"
+
+
+def _uses_sparsity(method: str, df: pd.DataFrame) -> bool:
+    try:
+        from methods import METHODS
+
+        return bool(METHODS.get(method).uses_sparsity)
+    except Exception:  # noqa: BLE001 - a method no longer registered: judge by its cells
+        return not (df.loc[df["method"] == method, "sparsity"] == 0).all()
 
 
 def summarize(spec: Spec, df: pd.DataFrame) -> Table:
@@ -130,45 +349,147 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
         raise SpecError(f"{spec.path}: report.metric = 'top5' but no result has top-5 "
                         "(it is measured for datasets with more than 10 classes)")
     methods = list(dict.fromkeys(df["method"]))
+    baselines = [m for m in methods if not _uses_sparsity(m, df)]
+    pruning = [m for m in methods if m not in baselines]
     keys = list(layout.rows)
-    sparse = df[df["sparsity"] > 0] if (df["sparsity"] > 0).any() else df
+    group_columns = [k for k in keys if k != "sparsity"]
+    sparse = df[df["method"].isin(pruning)] if pruning else df
     key_frame = sparse[keys].drop_duplicates()
-    rows = []
+    group_order: dict[tuple, int] = {}
     for _, key_row in key_frame.iterrows():
-        key = {k: key_row[k] for k in keys}
+        group_order.setdefault(tuple(key_row[k] for k in group_columns), len(group_order))
+    ordered = sorted(
+        (dict(zip(keys, (r[k] for k in keys), strict=True)) for _, r in key_frame.iterrows()),
+        key=lambda key: (group_order[tuple(key[k] for k in group_columns)],
+                         float(key.get("sparsity", 0.0))))
+    references = {ref.key: ref for ref in spec.references}
+    rows = []
+    for key in ordered:
         cells = {}
         for method in methods:
             sel = df["method"] == method
             for k, v in key.items():
-                if k == "sparsity" and (df.loc[sel, "sparsity"] == 0).all():
+                if k == "sparsity" and method in baselines:
                     continue  # a method without a sparsity axis (dense) fills every sparsity row
                 sel &= df[k] == v
             if sel.any():
-                cells[method] = _summary(df[sel], metric)
-        scored = {m: s.mean for m, s in cells.items() if s.mean is not None and m != "dense"}
-        best = max(scored, key=scored.get) if scored else None
-        rows.append(Row(key, cells, best))
+                s = _summary(df[sel], metric)
+                s.reference = _reference_for(references, method, key, s.target, metric)
+                cells[method] = s
+        rows.append(Row(key, cells, *_best(cells, pruning, layout.precision)))
+
+    groups: list[Group] = []
+    for row in rows:
+        gkey = {k: row.key[k] for k in group_columns}
+        if not groups or groups[-1].key != gkey:
+            groups.append(Group(gkey, [], {m: row.cells[m] for m in baselines if m in row.cells},
+                                _params(df, gkey)))
+        groups[-1].rows.append(row)
+
+    constant = {k: key_frame[k].iloc[0] for k in group_columns
+                if len(key_frame) and key_frame[k].nunique() == 1}
     totals = {status: int((df["status"] == status).sum())
               for status in ("done", "failed", "running", "pending")}
-    return Table(spec.name, layout.title or spec.name, metric, methods, keys, rows,
-                 layout.precision, spec.description, totals)
+    table = Table(spec.name, layout.title or spec.name, metric, methods, keys, rows,
+                  layout.precision, spec.description, totals, groups=groups,
+                  group_columns=group_columns, baselines=baselines, pruning=pruning,
+                  constant=constant, labels=layout.label_map, seeds=len(spec.seeds))
+    _assign_footnotes(table)
+    _compare(table, spec, df)
+    return table
 
 
+def _reference_for(references: dict, method: str, key: dict[str, Any], target: float,
+                   metric: str) -> Any:
+    if "model" not in key or "dataset" not in key:
+        return None
+    return references.get((method, key["model"], key["dataset"], round(target, 9), metric))
+
+
+def _best(cells: dict[str, Summary], pruning: list[str], precision: int) -> tuple[str | None, list[str]]:
+    scored = {m: s.mean for m, s in cells.items() if s.mean is not None and m in pruning}
+    if not scored:
+        return None, []
+    best = max(scored, key=scored.get)
+    top = round(scored[best], precision)
+    return best, [m for m, v in scored.items() if round(v, precision) == top]
+
+
+def _params(df: pd.DataFrame, gkey: dict[str, Any]) -> int | None:
+    if "model" not in gkey:
+        return None
+    sel = df["status"] == "done"
+    for k, v in gkey.items():
+        sel &= df[k] == v
+    counts = df.loc[sel, "params_total"].dropna()
+    return int(counts.iloc[0]) if len(counts) else None
+
+
+def _mark(index: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = letters[rem] + out
+    return out
+
+
+def _assign_footnotes(table: Table) -> None:
+    """Give every distinct footnote text a mark, in reading order (row by row)."""
+    marks: dict[str, str] = {}
+
+    def mark(s: Summary) -> None:
+        s.marks = []
+        for text in s.footnotes():
+            if text not in marks:
+                marks[text] = _mark(len(marks))
+                table.footnotes.append(Footnote(marks[text], text))
+            s.marks.append(marks[text])
+
+    for group in table.groups:
+        for s in group.baseline.values():
+            mark(s)
+        for row in group.rows:
+            for method in table.methods:
+                if method in row.cells:
+                    mark(row.cells[method])
+
+
+def _compare(table: Table, spec: Spec, df: pd.DataFrame) -> None:
+    for ref in spec.references:
+        sel = ((df["method"] == ref.method) & (df["model"] == ref.model)
+               & (df["dataset"] == ref.dataset) & ((df["sparsity"] - ref.sparsity).abs() < 1e-9))
+        if not sel.any():
+            continue
+        if ref.source not in table.sources:
+            table.sources.append(ref.source)
+        reproduced = _summary(df[sel], ref.metric)
+        reproduced.reference = ref
+        key = {"dataset": ref.dataset, "model": ref.model, "sparsity": ref.sparsity}
+        table.comparisons.append(Comparison(key, ref.method, ref.metric, reproduced, ref,
+                                            table.sources.index(ref.source) + 1))
+
+
+# ----- rendering ------------------------------------------------------------------------
 def _env(template_dir: Path | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if template_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             autoescape=lambda name: bool(name) and ".htm" in name)
     env.filters["latex"] = latex_escape
     env.filters["key"] = format_key
+    env.filters["signed"] = signed
     return env
 
 
 _LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
                    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                   "\\": r"\textbackslash{}"}
+                   "\\": r"\textbackslash{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                   "±": r"$\pm$", "—": "---", "–": "--", "Δ": r"$\Delta$"}
 
 
 def latex_escape(text: Any) -> str:
@@ -183,8 +504,18 @@ def format_key(value: Any, column: str) -> str:
     return str(value)
 
 
-def render(tables: list[Table], fmt: str, template: str | Path | None = None) -> str:
-    """Render ``tables`` in ``fmt`` (markdown, html, latex, csv)."""
+def signed(value: float | None, precision: int = 2) -> str:
+    """'+0.35', '−1.20' (a minus sign, not a hyphen), '—' for None."""
+    if value is None:
+        return "—"
+    text = f"{value:+.{precision}f}"
+    return text.replace("-", "−")
+
+
+def render(tables: list[Table], fmt: str, template: str | Path | None = None, *,
+           title: str | None = None, description: str = "", standalone: bool = False) -> str:
+    """Render ``tables`` in ``fmt`` (markdown, html, latex, csv). ``standalone`` makes
+    the LaTeX output a whole document (otherwise a fragment to ``\\input``)."""
     if fmt not in FORMATS:
         raise SpecError(f"--format {fmt!r} is not known; use one of {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -197,7 +528,9 @@ def render(tables: list[Table], fmt: str, template: str | Path | None = None) ->
         tpl = env.get_template(path.name)
     else:
         tpl = _env(None).get_template(_TEMPLATE_FOR[fmt])
-    return tpl.render(tables=tables)
+    if title is None:
+        title = ", ".join(t.title for t in tables)
+    return tpl.render(tables=tables, title=title, description=description, standalone=standalone)
 
 
 def _csv(tables: list[Table]) -> str:
@@ -205,11 +538,15 @@ def _csv(tables: list[Table]) -> str:
     for t in tables:
         for row in t.rows:
             for method, s in row.cells.items():
+                ref = s.reference
                 records.append({"spec": t.spec, **row.key, "method": method, "metric": t.metric,
                                 "mean": s.mean, "std": s.std, "n": s.n, "failed": s.failed,
                                 "missing": s.missing, "running": s.running,
                                 "achieved_sparsity": s.achieved_sparsity,
-                                "off_target": s.off_target, "values": " ".join(f"{v:.4f}" for v in s.values)})
+                                "off_target": s.off_target, "values": " ".join(f"{v:.4f}" for v in s.values),
+                                "reference": ref.value if ref else None,
+                                "reference_std": ref.std if ref else None,
+                                "delta": s.delta, "source": ref.source if ref else None})
     return pd.DataFrame(records).to_csv(index=False)
 
 
@@ -222,7 +559,32 @@ def stored_specs(store: Store) -> list[Spec]:
 
 
 def report(specs: list[Spec], store: Store | None, fmt: str,
-           template: str | Path | None = None) -> str:
-    """The whole report of ``specs`` against ``store``."""
-    tables = [summarize(spec, frame(spec, store)) for spec in specs]
-    return render(tables, fmt, template)
+           template: str | Path | None = None, *, figures_dir: str | Path | None = None,
+           out: str | Path | None = None, title: str | None = None, description: str = "",
+           standalone: bool = False) -> str:
+    """The whole report of ``specs`` against ``store``.
+
+    HTML embeds its figures (SVG data URIs). With ``figures_dir`` every figure is also
+    written there as PDF and SVG, and the LaTeX output includes the PDFs (paths relative
+    to ``out``'s folder when given).
+    """
+    tables = []
+    for spec in specs:
+        table = summarize(spec, frame(spec, store))
+        if fmt == "html" or figures_dir is not None:
+            from suite import figures
+
+            curves, flips = details(spec, store)
+            table.figures = figures.build(table, curves, flips)
+            for fig in table.figures:
+                if fmt == "html":
+                    fig.uri = figures.svg_data_uri(fig.figure)
+                if figures_dir is not None:
+                    fig.files = [str(p) for p in figures.save(fig.figure, Path(figures_dir), fig.stem)]
+                    base = Path(out).resolve().parent if out is not None else Path.cwd()
+                    fig.include = Path(os.path.relpath(Path(fig.files[0]).resolve(), base)).as_posix()
+                figures.close(fig.figure)
+                fig.figure = None
+        tables.append(table)
+    return render(tables, fmt, template, title=title, description=description,
+                  standalone=standalone)

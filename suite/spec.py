@@ -7,7 +7,8 @@ The format (documented in docs/spec.md) has fixed table names::
     [train]    a TrainRecipe, optionally ``recipe = "<preset>"``, plus
                [train.per_dataset.<name>] and [train.per_model.<name>] overrides
     [method.<name>], [model.<name>], [dataset.<name>], [backend.<name>]  option tables
-    [report]   table layout
+    [report]   table layout (+ [report.labels]: display names of methods, models, datasets)
+    [[reference]]  published values attached to cells, each with its ``source``
 
 Every problem raises :class:`SpecError` naming the file, the key and what is allowed.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,11 @@ from suite.recipes import PRESETS, TrainRecipe
 from suite.registry import Registry, did_you_mean
 
 AXES = ("method", "model", "dataset", "sparsity")
-TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report")
+TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report",
+             "reference")
+METRICS = ("top1", "top5", "best_top1")
+REFERENCE_KEYS = ("source", "method", "model", "dataset", "sparsity", "metric", "value", "std",
+                  "note")
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,21 @@ class ReportLayout:
     """``[report]``: how tables are laid out.
 
     Rows are the non-method axes (``rows``), one column per method, the ``metric``
-    shown as mean +- std over seeds with ``precision`` decimals.
+    shown as mean +- std over seeds with ``precision`` decimals. ``labels`` maps method,
+    model and dataset names to the names printed in tables and figures
+    (``[report.labels]``, e.g. ``wrn28_2 = "WRN-28-2"``); names without one get the
+    suite's default label.
     """
 
     title: str = ""
     metric: Literal["top1", "top5", "best_top1"] = "top1"
     rows: tuple[str, ...] = ("dataset", "model", "sparsity")
     precision: int = 2
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
 
     def validate(self) -> str | None:
         allowed = ("dataset", "model", "sparsity")
@@ -68,6 +81,29 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One ``[[reference]]``: a published value of one cell, with the citation it came from.
+
+    ``sparsity`` is 0 for methods without a sparsity axis (dense). Reports show it next
+    to the reproduced value, with the difference.
+    """
+
+    source: str
+    method: str
+    model: str
+    dataset: str
+    sparsity: float
+    value: float
+    std: float | None = None
+    metric: str = "top1"
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, float, str]:
+        return (self.method, self.model, self.dataset, round(self.sparsity, 9), self.metric)
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated spec. Option tables are parsed into their plugins' dataclasses."""
 
@@ -88,6 +124,7 @@ class Spec:
     backend_options: dict[str, Any] = field(default_factory=dict)
     report: ReportLayout = ReportLayout()
     description: str = ""
+    references: tuple[Reference, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -233,6 +270,12 @@ def _parse(text: str, path: str) -> Spec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"TOML syntax error: {exc}") from None
+    if "collection" in doc:
+        members = doc["collection"].get("specs") if isinstance(doc["collection"], dict) else None
+        raise SpecError(
+            "this file is a collection of specs ([collection]), not a spec; `suite plan` and "
+            "`suite report` take it, `suite run` takes its specs one at a time"
+            + (f": {', '.join(map(str, members))}" if isinstance(members, list) else ""))
     regs = registries()
     _check_keys(doc, TOP_LEVEL, "")
 
@@ -281,12 +324,81 @@ def _parse(text: str, path: str) -> Spec:
         dataset_options=_options_tables(doc, "dataset", regs),
         backend=backend,
         backend_options=_options_tables(doc, "backend", regs),
-        report=parse_options(ReportLayout, _table(doc, "report", "report"), "report"),
+        report=_report_layout(_table(doc, "report", "report")),
     )
     for model in spec.axes["model"]:  # check every layered recipe now, not mid-run
         for ds in spec.axes["dataset"]:
             spec.recipe_for(model, ds)
+    if "reference" in doc:
+        spec = replace(spec, references=_references(doc["reference"], spec, regs))
     return spec
+
+
+def _report_layout(table: dict[str, Any]) -> ReportLayout:
+    table = dict(table)
+    labels = table.pop("labels", {})
+    if not isinstance(labels, dict):
+        raise SpecError(f"report.labels = {labels!r} must be a table of name = \"label\" "
+                        "([report.labels], e.g. wrn28_2 = \"WRN-28-2\")")
+    for key, value in labels.items():
+        if not isinstance(value, str) or not value.strip():
+            raise SpecError(f"report.labels.{key} = {value!r} must be a non-empty string")
+    layout = parse_options(ReportLayout, table, "report")
+    return replace(layout, labels=tuple(labels.items()))
+
+
+def _references(raw: Any, spec: Spec, regs: dict[str, Registry]) -> tuple[Reference, ...]:
+    """``[[reference]]`` entries: each names one cell of the grid, a metric and its value."""
+    from suite.grid import expand  # grid imports this module
+
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise SpecError("reference must be an array of tables ([[reference]])")
+    cells = {(c.method, c.model, c.dataset, round(c.sparsity, 9)) for c in expand(spec)}
+    out: dict[tuple, Reference] = {}
+    for i, entry in enumerate(raw):
+        where = f"reference[{i}]"
+        _check_keys(entry, REFERENCE_KEYS, f"{where}.")
+        for key in ("source", "method", "model", "dataset", "value"):
+            if key not in entry:
+                raise SpecError(f"{where}.{key} is missing; a reference names its source, the "
+                                "cell (method, model, dataset, sparsity) and the published value")
+        source = coerce(entry["source"], str, f"{where}.source").strip()
+        if not source:
+            raise SpecError(f"{where}.source is empty; cite where the value was checked, e.g. "
+                            "\"Lin et al., ICLR 2020, Table 1\"")
+        method = _name(entry["method"], "method", f"{where}.method", regs)
+        uses_sparsity = regs["method"].get(method).uses_sparsity
+        if uses_sparsity and "sparsity" not in entry:
+            raise SpecError(f"{where}.sparsity is missing; method {method!r} has a sparsity axis")
+        sparsity = _sparsity(entry.get("sparsity", 0.0), f"{where}.sparsity")
+        if not uses_sparsity and sparsity != 0.0:
+            raise SpecError(f"{where}.sparsity = {entry['sparsity']!r}: method {method!r} has no "
+                            "sparsity axis; leave sparsity out")
+        metric = coerce(entry.get("metric", "top1"), str, f"{where}.metric")
+        if metric not in METRICS:
+            raise SpecError(f"{where}.metric = {metric!r} is not allowed; expected one of "
+                            f"{', '.join(repr(m) for m in METRICS)}")
+        value = coerce(entry["value"], float, f"{where}.value")
+        if not 0.0 <= value <= 100.0:
+            raise SpecError(f"{where}.value = {entry['value']!r} is outside [0, 100]; give the "
+                            "accuracy in percent")
+        std = coerce(entry["std"], float, f"{where}.std") if "std" in entry else None
+        if std is not None and std < 0:
+            raise SpecError(f"{where}.std = {entry['std']!r} must be >= 0")
+        ref = Reference(source=source, method=method,
+                        model=_name(entry["model"], "model", f"{where}.model", regs),
+                        dataset=_name(entry["dataset"], "dataset", f"{where}.dataset", regs),
+                        sparsity=sparsity, value=value, std=std, metric=metric,
+                        note=coerce(entry.get("note", ""), str, f"{where}.note"))
+        if ref.key[:4] not in cells:
+            raise SpecError(
+                f"{where} (method={method!r}, model={ref.model!r}, dataset={ref.dataset!r}, "
+                f"sparsity={sparsity:g}) matches no cell of the grid; name a cell the spec runs")
+        if ref.key in out:
+            raise SpecError(f"{where} repeats the {metric} reference of reference"
+                            f"[{list(out).index(ref.key)}] for the same cell; keep one")
+        out[ref.key] = ref
+    return tuple(out.values())
 
 
 def _overrides(raw: Any, kind: str, regs: dict[str, Registry]) -> dict[str, dict[str, Any]]:
@@ -298,4 +410,4 @@ def _overrides(raw: Any, kind: str, regs: dict[str, Registry]) -> dict[str, dict
     return out
 
 
-__all__ = ["Spec", "Rule", "ReportLayout", "load_spec", "parse_spec", "SpecError", "SuiteError"]
+__all__ = ["Spec", "Rule", "ReportLayout", "Reference", "load_spec", "parse_spec", "SpecError", "SuiteError"]
