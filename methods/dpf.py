@@ -47,7 +47,8 @@ class DPFOptions(MagnitudeOptions):
 @METHODS.register("dpf")
 class DPF(GradualMagnitude):
     """Dynamic pruning with feedback: magnitude masks of the dense weights, recomputed
-    every ``reprune_every`` steps under the cubic schedule (and on at the target)."""
+    every ``reprune_every`` steps under the cubic schedule and, unless frozen, on at the
+    target until the end of training."""
 
     name = "dpf"
     Options = DPFOptions

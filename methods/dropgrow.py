@@ -62,8 +62,8 @@ class DropGrow(MaskUpdater):
     def update(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         names = list(self.masks)
         kept = self.drop(step, optimizer)
-        alive = [int(kept[n].sum()) for n in names]
-        removed = sum(int(self.masks[n].sum()) for n in names) - sum(alive)
+        alive = [int(kept[n].count_nonzero()) for n in names]
+        removed = sum(int(self.masks[n].count_nonzero()) for n in names) - sum(alive)
         free = [kept[n].numel() - a for n, a in zip(names, alive, strict=True)]
         counts = apportion(removed, self.grow_weights(kept, optimizer), caps=free)
         new, generator = {}, self.generator(step)

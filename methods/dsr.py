@@ -80,14 +80,14 @@ class DSR(DropGrow):
 
     def drop(self, step, optimizer) -> dict[str, torch.Tensor]:
         kept = {n: m & (self._params[n].detach().abs() >= self.threshold) for n, m in self.masks.items()}
-        active = sum(int(m.sum()) for m in self.masks.values())
-        pruned = active - sum(int(m.sum()) for m in kept.values())
+        active = sum(int(m.count_nonzero()) for m in self.masks.values())
+        pruned = active - sum(int(m.count_nonzero()) for m in kept.values())
         target = round(self.options.prune_fraction * active)
         self.threshold = adjust_threshold(self.threshold, pruned, target, self.options.tolerance)
         return kept
 
     def grow_weights(self, kept, optimizer) -> list[float]:
-        return [float(m.sum()) for m in kept.values()]
+        return [float(m.count_nonzero()) for m in kept.values()]
 
     def grow_scores(self, name, generator, optimizer) -> torch.Tensor:
         return torch.rand(self.masks[name].shape, generator=generator).to(self.masks[name].device)

@@ -77,11 +77,12 @@ class MagnitudePruner(MaskUpdater):
 
 
 class GradualMagnitude(MagnitudePruner):
-    """Cubic schedule from ``initial_sparsity`` at ``schedule_start`` to the target at
-    ``schedule_end`` (None: the second learning-rate drop), masks recomputed every
-    :attr:`period` steps from ``schedule_start``, and once more exactly at the end of
-    the schedule so the target is met there. After it, masks are recomputed (at the
-    target) only when :meth:`keeps_updating`, then also after the last step."""
+    """The cubic schedule from ``initial_sparsity`` at ``schedule_start`` (t0) to the
+    target at ``schedule_end`` (t1; None means the second learning-rate drop).
+
+    Masks are recomputed after steps t0, t0 + period, ... and also exactly at t1, so the
+    target is met when the schedule ends. Past t1 they are recomputed at the target
+    every period, and after the very last step, only if :meth:`keeps_updating`."""
 
     def __init__(self, options, ctx) -> None:
         super().__init__(options, ctx)

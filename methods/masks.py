@@ -91,7 +91,7 @@ def _select(flats: list[torch.Tensor], k: int, magnitude: bool) -> list[torch.Te
     cut = bucket.kthvalue(bucket.numel() - r + 1).values  # the r-th largest
     above = bucket > cut
     ties = bucket == cut
-    stay = above | (ties & (ties.cumsum(0) <= r - int(above.sum())))
+    stay = above | (ties & (ties.cumsum(0) <= r - int(above.count_nonzero())))
     for mask, idx, stays in zip(masks, where, stay.split([len(i) for i in where]), strict=True):
         mask[idx[~stays]] = False
     return masks

@@ -75,7 +75,7 @@ class SparseMomentum(DropGrow):
         rate = self.prune_rate(step)
         out = {}
         for name, mask in self.masks.items():
-            alive = int(mask.sum())
+            alive = int(mask.count_nonzero())
             scores = torch.where(mask, self._params[name].detach().abs(), -1.0)
             out[name] = topk_masks({name: scores}, alive - int(rate * alive + 0.5))[name]
         return out

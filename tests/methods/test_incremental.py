@@ -36,3 +36,9 @@ def test_layerwise_schedule_shrinking_masks_and_frozen_zeros(toy):
         for m in masks.values():  # one threshold per layer: each layer at the schedule
             assert int(m.sum()) == kept_count(m.numel(), target)
     assert all(f["flip_ratio"] > 0 for f in method.flips)
+
+
+def test_updates_stop_at_the_end_of_the_schedule(toy):
+    method = toy.method("incremental", toy.ctx(total_steps=64), prune_every=10,
+                        schedule_start=0.25, schedule_end=0.5)  # t0 = 16, t1 = 32
+    assert [t for t in range(1, 65) if method.due(t)] == [16, 26, 32]
