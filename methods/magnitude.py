@@ -81,8 +81,9 @@ class GradualMagnitude(MagnitudePruner):
     target at ``schedule_end`` (t1; None means the second learning-rate drop).
 
     Masks are recomputed after steps t0, t0 + period, ... and also exactly at t1, so the
-    target is met when the schedule ends. Past t1 they are recomputed at the target
-    every period, and after the very last step, only if :meth:`keeps_updating`."""
+    target is met when the schedule ends. Past t1 they keep being recomputed at the
+    target every period only if :meth:`keeps_updating`; the final model is evaluated
+    with the mask that its last steps trained with."""
 
     def __init__(self, options, ctx) -> None:
         super().__init__(options, ctx)
@@ -106,4 +107,4 @@ class GradualMagnitude(MagnitudePruner):
         if step < self.t0:
             return False
         end = self.ctx.total_steps if self.keeps_updating() else self.t1
-        return step in (self.t1, end) or every(step, self.period, begin=self.t0, end=end)
+        return step == self.t1 or every(step, self.period, begin=self.t0, end=end)

@@ -157,7 +157,7 @@ def test_options_are_validated():
     ({}, [16, 32, 48, 64]),                                          # t1 = 48 (second drop)
     ({"schedule_start": 0.25, "schedule_end": 0.6}, [16, 32, 38, 48, 64]),  # t0 = 16, t1 = 38
     ({"schedule_start": 0.25, "schedule_end": 0.6, "freeze_at_end": True}, [16, 32, 38]),
-    ({"reprune_every": 20}, [20, 40, 48, 60, 64]),                   # t1 and the last step too
+    ({"reprune_every": 20}, [20, 40, 48, 60]),                       # and exactly at t1
 ])
 def test_when_masks_are_recomputed(toy, options, steps):
     dpf = toy.method("dpf", toy.ctx(total_steps=64), **options)
