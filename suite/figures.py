@@ -109,8 +109,14 @@ def _legend(fig: Figure, axes: list[Any], columns: int) -> None:
                 handles[label] = h
                 labels.append(label)
     if handles:
-        fig.legend([handles[x] for x in labels], labels, loc="outside lower center",
-                   ncols=min(len(labels), 3 * columns), frameon=False)
+        n = len(labels)
+        rows = math.ceil(n / (3 * columns))
+        cols = math.ceil(n / rows)
+        # matplotlib fills a legend column by column: order the entries so that they
+        # read row by row, in the table's method order
+        order = [labels[i * cols + j] for j in range(cols) for i in range(rows) if i * cols + j < n]
+        fig.legend([handles[x] for x in order], order, loc="outside lower center", ncols=cols,
+                   frameon=False)
 
 
 def accuracy_vs_sparsity(table: Table, group: Any) -> Figure | None:
