@@ -220,3 +220,11 @@ def test_without_results_every_cell_is_reported_as_not_run(paper_spec, tmp_path)
     html = invoke("report", paper_spec, "--results", empty, "--format", "html").output
     assert "<img" not in html and "Runs: 0 done, 0 failed, 0 running, 51 not run yet." in html
     assert not empty.exists()
+
+
+def test_one_seed_is_not_called_mean_and_std(paper_spec, tmp_path):
+    paper_spec.write_text(paper_spec.read_text().replace("seeds = [0, 1, 2]", "seeds = [0]"))
+    tex = invoke("report", paper_spec, "--results", tmp_path / "none", "--format", "latex").output
+    assert "on CIFAR-10, one seed." in tex and "std over" not in tex
+    html = invoke("report", paper_spec, "--results", tmp_path / "none", "--format", "html").output
+    assert "on CIFAR-10, one seed." in html
