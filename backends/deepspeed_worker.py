@@ -1,0 +1,371 @@
+"""One rank of a DeepSpeed run: ``deepspeed ... --module backends.deepspeed_worker JOB``.
+
+Every rank loads the job written by :class:`backends.deepspeed_backend.DeepSpeedBackend`,
+joins the process group and trains with :class:`DeepSpeedTrainer`. Rank 0 writes the
+progress lines, the checkpoints, the run's log and ``result.json``; a rank that fails
+writes ``failed-rank<r>.json`` and exits non-zero, after which the launcher stops the
+others. A stop requested by the parent (the file ``stop``) is agreed on by all ranks at
+the same step, which then checkpoint and exit; rank 0 leaves the file ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pickle
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from backends.base import NullProgress, RunFailed
+from backends.deepspeed_backend import (
+    INTERRUPTED,
+    JOB_FORMAT,
+    PROGRESS,
+    RESULT,
+    STOP,
+    DeepSpeedOptions,
+    check_batch,
+)
+from backends.deepspeed_batchnorm import convert_batchnorm
+from backends.deepspeed_data import rank_loaders
+from backends.deepspeed_master import DirectMaster, PartitionedMaster, mask_checksum
+from backends.training import Trainer, atomic_save
+from suite import interrupt
+from suite.data import create_dataset
+from suite.recipes import lr_at
+
+#: Test hook: the rank named here flips one mask entry at its first mask check, so the
+#: check across ranks has a mismatch to find.
+CORRUPT_ENV = "SUITE_DEEPSPEED_CORRUPT_MASK_RANK"
+#: Steps between the agreements on a requested stop (also at every epoch's end).
+STOP_CHECK_EVERY = 16
+
+
+class FileProgress:
+    """Rank 0's Progress: JSON lines for the parent to replay, at most a few per second."""
+
+    def __init__(self, path: Path, interval: float = 0.25) -> None:
+        self.path, self.interval = path, interval
+        self.pending, self.postfix, self.last = 0, {}, 0.0
+
+    def _write(self, event: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event) + "\n")
+
+    def _flush(self) -> None:
+        if self.pending or self.postfix:
+            self._write({"advance": self.pending, "postfix": self.postfix})
+        self.pending, self.postfix, self.last = 0, {}, time.monotonic()
+
+    def start(self, total_steps: int, description: str) -> None:
+        self._write({"start": total_steps, "description": description})
+
+    def advance(self, steps: int, **postfix: Any) -> None:
+        self.pending += steps
+        self.postfix.update({k: str(v) for k, v in postfix.items()})
+        if steps == 0 or time.monotonic() - self.last >= self.interval:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+
+
+class DeepSpeedTrainer(Trainer):
+    """The shared training loop with the step executed by a DeepSpeed engine.
+
+    Each global batch is the torch backend's (same order and augmentation) and each
+    rank trains on its share (:mod:`backends.deepspeed_data`); the loss is averaged over
+    ranks, so the curve and the divergence checks agree everywhere. The method runs on
+    every rank on the synchronized parameters; after each mask change a checksum of the
+    masks is compared across ranks and a mismatch fails the run.
+    """
+
+    def __init__(self, cell: Any, seed: int, run_dir: Path, device: torch.device,
+                 options: DeepSpeedOptions, job_dir: Path) -> None:
+        super().__init__(cell, seed, run_dir, device, channels_last=options.channels_last)
+        self.options, self.job_dir = options, job_dir
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.is_main = self.rank == 0
+        self._checked_masks: Any = None
+        self._corrupt = os.environ.get(CORRUPT_ENV) == str(self.rank)
+
+    # ----- construction --------------------------------------------------------------
+    def build(self) -> None:
+        import deepspeed
+
+        super().build()
+        recipe, o = self.cell.train, self.options
+        self.rank_batch, self.accumulation = check_batch(recipe.batch_size, self.world, o.micro_batch_size)
+        self.micro_batch = self.rank_batch // self.accumulation
+        self.model = convert_batchnorm(self.model, o.batchnorm, self.device, o.precision != "fp32")
+        if not self.checkpoint_path.exists():
+            # The method's setup (SNIP backpropagates a batch) runs on the bare module and
+            # the global first batch, identical on every rank, before DeepSpeed attaches
+            # its gradient hooks; a resumed run loads its masks instead.
+            first = next(iter(self.train_loader.epoch(0)))
+            self.method.setup(self.model, first, self.loss_fn)
+            self.model.zero_grad(set_to_none=True)
+        engine, optimizer, _, _ = deepspeed.initialize(
+            model=self.model, optimizer=self.optimizer, config=self.ds_config(), dist_init_required=False)
+        self.engine = engine
+        if o.zero_stage == 0:
+            self.master: DirectMaster | PartitionedMaster = DirectMaster(optimizer)
+        else:
+            self.master = PartitionedMaster(optimizer, self.model, momentum=recipe.momentum > 0)
+        self.optimizer = self.master.view  # what the method and the loop see
+        self.dtype = next(self.model.parameters()).dtype
+        self.train_loader, self.test_loader = rank_loaders(
+            create_dataset(self.cell.dataset, self.cell.dataset_options), self.train_loader,
+            self.test_loader, rank_batch=self.rank_batch, test_batch=max(recipe.batch_size, 256),
+            seed=self.seed, device=self.device, channels_last=self.channels_last, rank=self.rank,
+            world=self.world)
+
+    def setup_method(self) -> None:
+        """Done in :meth:`build`, before the engine existed."""
+
+    def ds_config(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "train_batch_size": self.cell.train.batch_size,
+            "train_micro_batch_size_per_gpu": self.micro_batch,
+            "gradient_accumulation_steps": self.accumulation,
+            "zero_optimization": {"stage": o.zero_stage},
+            "zero_allow_untested_optimizer": True,  # torch SGD, the paper's optimizer
+            "bf16": {"enabled": o.precision == "bf16"},
+            "fp16": {"enabled": o.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
+            "gradient_clipping": 0.0,
+            "steps_per_print": 2**31 - 1,
+            "wall_clock_breakdown": False,
+        }
+
+    # ----- masks across ranks --------------------------------------------------------
+    def sync_masks(self, where: str) -> None:
+        """Write back momentum edits, and after a mask change: compare the masks'
+        checksums across ranks (a mismatch fails the run), then mask the master."""
+        self.master.flush()
+        masks = self.method.masks
+        if masks is self._checked_masks:
+            return
+        self._checked_masks = masks
+        if self._corrupt and masks:
+            self._corrupt = False
+            name = sorted(masks)[0]
+            masks[name].view(-1)[0] ^= True
+        mine = torch.tensor([mask_checksum(masks), sum(int(m.sum()) for m in masks.values())],
+                            dtype=torch.int64, device=self.device)
+        every = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(every, mine)
+        sums = [tuple(int(v) for v in t.tolist()) for t in every]
+        if any(s != sums[0] for s in sums):
+            detail = ", ".join(f"rank {r}: crc {c:08x}, {k} kept" for r, (c, k) in enumerate(sums))
+            raise RunFailed(f"the masks differ between ranks {where} ({detail}); a method must decide "
+                            "masks from synchronized values and (seed, step) randomness only",
+                            self._partial())
+        if self.method.mask_mode == "hard" and isinstance(self.master, PartitionedMaster):
+            self.master.mask_master(masks, self.method._params, self.gradient_masks(masks))
+
+    @torch.no_grad()
+    def gradient_masks(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Where the method zeroes gradients before a step: its ``before_optimizer_step``
+        applied to gradients of ones (between steps, when no real gradient is held)."""
+        params = self.method._params
+        held = {n: params[n].grad for n in masks}
+        for n in masks:
+            params[n].grad = torch.ones_like(params[n])
+        try:
+            self.method.before_optimizer_step(self.model, self.optimizer)
+            out = {n: params[n].grad != 0 for n in masks}
+            if any(not torch.equal(params[n].grad[out[n]], torch.ones_like(params[n].grad[out[n]]))
+                   for n in masks):
+                raise RunFailed(f"method {self.cell.method!r} rescales gradients in "
+                                "before_optimizer_step; with ZeRO stage 1/2 only masking them is "
+                                "supported: use [backend.deepspeed] zero_stage = 0")
+        finally:
+            for n, g in held.items():
+                params[n].grad = g
+        return out
+
+    # ----- the loop ------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+        """One global step: forward/backward of this rank's share in micro-batches, each
+        followed by ``engine.step()`` as DeepSpeed wants (it updates only at the last,
+        the accumulation boundary, with gradients averaged over ranks); then the method's
+        hooks. Returns the loss averaged over ranks and micro-batches."""
+        self.sync_masks(f"before step {step + 1}")
+        lr = lr_at(self.cell.train, step, self.total_steps)
+        for group in self.engine.optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=self.device)
+        for xm, ym in zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True):
+            self.method.before_forward(self.model)
+            loss = self.loss_fn(self.engine(xm.to(self.dtype)).float(), ym)
+            self.engine.backward(loss)
+            self.method.before_optimizer_step(self.model, self.optimizer)
+            self.engine.step()
+            total += loss.detach()
+        if isinstance(self.master, PartitionedMaster):
+            self.master.stepped = True
+        self.master.after_step()
+        self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
+        self.sync_masks(f"after step {step + 1}")
+        dist.all_reduce(total)
+        if (step + 1) % STOP_CHECK_EVERY == 0 or (step + 1) % self.steps_per_epoch == 0:
+            self.agree_on_stop()
+        return total / (self.world * self.accumulation)
+
+    def agree_on_stop(self) -> None:
+        """Stop on every rank at this step when the parent asked rank 0 to."""
+        flag = torch.tensor([float(self.is_main and (self.job_dir / STOP).exists())], device=self.device)
+        dist.all_reduce(flag)
+        if float(flag) > 0:
+            interrupt.request()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Each rank scores its slice of the test set; the sums are added over ranks."""
+        self.sync_masks("before evaluation")
+        if self.options.batchnorm == "local":
+            self.average_buffers()
+        self.model.eval()
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss, top-1, top-5, seen
+        with self.method.masked(self.model):
+            for x, y in self.test_loader.epoch(0):
+                if not len(y):
+                    continue
+                logits = self.model(x.to(self.dtype)).float()
+                top = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]
+                sums += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
+                                     top[:, :1].any(dim=1).sum().double(),
+                                     top.any(dim=1).sum().double(),
+                                     torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)])
+        dist.all_reduce(sums)
+        loss, correct1, correct5, seen = sums.tolist()
+        out = {"top1": 100.0 * correct1 / seen, "test_loss": loss / seen}
+        if self.info.num_classes > 10:
+            out["top5"] = 100.0 * correct5 / seen
+        return out
+
+    @torch.no_grad()
+    def average_buffers(self) -> None:
+        """With ``batchnorm = "local"`` each rank's running statistics come from its own
+        slices: evaluate (and store) their mean."""
+        for b in self.model.buffers():
+            if b.is_floating_point():
+                dist.all_reduce(b)
+                b.div_(self.world)
+
+    # ----- checkpoints and outputs (rank 0 writes) -----------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        self.sync_masks("at the checkpoint")
+        state = super().checkpoint_state()
+        state["model"] = self.master.model_state(self.model)
+        rng = [None] * self.world
+        dist.all_gather_object(rng, torch.get_rng_state())
+        state["rank_rng"] = rng
+        return state
+
+    def save_checkpoint(self) -> None:
+        state = self.checkpoint_state()
+        if self.is_main:
+            atomic_save(state, self.checkpoint_path)
+        dist.barrier()
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        super().load_checkpoint_state(state)
+        self.master.load_model_state(state["model"], self.model)
+        rng = state.get("rank_rng")
+        if rng is not None and len(rng) == self.world:
+            torch.set_rng_state(rng[self.rank])
+
+    def save_outputs(self) -> None:
+        if self.is_main:
+            super().save_outputs()
+
+    def log(self, line: str) -> None:
+        if self.is_main:
+            super().log(line)
+
+    def finish(self, started: float) -> dict[str, Any]:
+        self.sync_masks("at the end")
+        self.master.to_fp32(self.model)  # the stored and measured model is the fp32 master
+        self.dtype = next(self.model.parameters()).dtype
+        record = super().finish(started)
+        record["provenance"]["backend"] = "deepspeed"
+        record["provenance"]["deepspeed_run"] = {
+            "world_size": self.world, "zero_stage": self.options.zero_stage,
+            "precision": self.options.precision, "batchnorm": self.options.batchnorm,
+            "batch_per_rank": self.rank_batch,
+            "micro_batch": self.micro_batch, "gradient_accumulation": self.accumulation,
+            "comm_backend": dist.get_backend()}
+        return record
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job", type=Path)
+    parser.add_argument("--local_rank", type=int, default=None)
+    args = parser.parse_args(argv)
+    with open(args.job, "rb") as fh:
+        job = pickle.load(fh)
+    if job.get("format") != JOB_FORMAT:
+        raise SystemExit(f"{args.job}: job format {job.get('format')!r}, expected {JOB_FORMAT}")
+    options: DeepSpeedOptions = job["options"]
+    job_dir = args.job.parent
+
+    import deepspeed
+
+    for name in ("DeepSpeed", "deepspeed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    local_rank = int(os.environ.get("LOCAL_RANK", args.local_rank or 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+        local_ranks = int(os.environ.get("LOCAL_SIZE", "1"))
+        torch.set_num_threads(options.threads or max(1, len(os.sched_getaffinity(0)) // local_ranks))
+    deepspeed.init_distributed(dist_init_required=True)
+    rank, world = dist.get_rank(), dist.get_world_size()
+
+    def fail(error: str, partial: dict[str, Any] | None) -> int:
+        _write_json(job_dir / f"failed-rank{rank}.json",
+                    {"error": error, "partial": partial, "rank": rank, "world": world})
+        return 1
+
+    trainer = DeepSpeedTrainer(job["cell"], job["seed"], Path(job["run_dir"]), device, options, job_dir)
+    progress = FileProgress(job_dir / PROGRESS) if rank == 0 else NullProgress()
+    try:
+        record = trainer.fit(progress)
+    except interrupt.Interrupted:
+        if rank == 0:
+            (job_dir / INTERRUPTED).write_text("stopped after a checkpoint\n")
+        return 0
+    except RunFailed as exc:
+        return fail(str(exc), exc.partial)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which records the failure
+        traceback.print_exc()
+        return fail(f"{type(exc).__name__}: {exc}", None)
+    if rank == 0:
+        _write_json(job_dir / RESULT, record)
+    dist.barrier()
+    dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
