@@ -230,3 +230,10 @@ def test_plan_of_the_paper_collection(tmp_path):
     assert "estimate: " in out and "at 15 TFLOP/s sustained per GPU, at most 10,000 images/s" in out
     run = invoke("run", SPECS / "paper_tables.toml", "--results", tmp_path / "none")
     assert run.exit_code == 2 and "`suite run` takes its specs one at a time" in run.output
+
+
+def test_the_digits_demo_is_a_small_paper_layout():
+    spec = load_spec(SPECS / "paper_digits_demo.toml")
+    cells = expand(spec)
+    assert len(cells) == 2 * (1 + 6 * 2) and spec.seeds == (0, 1)
+    assert {c.model for c in cells} == {"mlp", "small_cnn"} and {c.dataset for c in cells} == {"digits"}
