@@ -21,11 +21,11 @@ from torch import nn
 from backends.base import Progress, RunFailed
 from methods import Method, MethodContext, create_method
 from methods.measure import sparsity_summary
+from suite import interrupt
 from suite.data import create_dataset
 from suite.models import create_model
 from suite.models.macs import layer_macs
 from suite.provenance import provenance
-from suite import interrupt
 from suite.recipes import lr_at
 from suite.result import RESULT_FORMAT
 
