@@ -54,32 +54,50 @@ def main() -> None:
 @_reported
 def run(spec_path: str, results: str | None, backend: str | None, device: str | None,
         only: tuple[str, ...], dry_run: bool, retry_failed: bool) -> None:
-    """Run every pending cell x seed of SPEC; stored runs are skipped."""
+    """Run every pending cell x seed of SPEC (a spec, or a collection of specs run one
+    after the other); stored runs are skipped."""
     from suite import interrupt, runner
-    from suite.spec import load_spec
+    from suite.collection import load_specs
+    from suite.errors import SpecError
     from suite.store import Store, results_dir
 
-    spec = load_spec(spec_path)
+    loaded = load_specs(spec_path)
     root = results_dir(results)
-    backend_obj = runner.backend_for(spec, backend, device=device)
-    where = backend_obj.describe()  # checks the device before anything is written
+    runner.parse_filters(only)
+    jobs = []
+    for spec in loaded.specs:
+        backend_obj = runner.backend_for(spec, backend, device=device)
+        jobs.append((spec, backend_obj, backend_obj.describe()))  # checks devices before writing
+    lenient = loaded.is_collection
     if dry_run:
         store = Store(root, create=False) if (root / "suite.db").exists() else None
-        runs = runner.plan(spec, store, only)
-        todo = [r for r in runs if r.status == "pending" or (retry_failed and r.status == "failed")]
-        for r in todo:
-            click.echo(f"would run  {r.label}")
-        click.echo(f"{len(todo)} of {len(runs)} runs would run on {where} "
-                   f"(results: {root})")
+        total = would = 0
+        for spec, _, where in jobs:
+            runs = runner.plan(spec, store, only, require_match=not lenient)
+            todo = [r for r in runs if r.status == "pending" or (retry_failed and r.status == "failed")]
+            for r in todo:
+                click.echo(f"would run  {r.label}")
+            click.echo(f"{spec.name}: {len(todo)} of {len(runs)} runs would run on {where} "
+                       f"(results: {root})")
+            total, would = total + len(runs), would + len(todo)
+        if only and not total:
+            raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
+        if lenient:
+            click.echo(f"{loaded.name}: {would} of {total} runs would run")
         return
     store = Store(root)
     t0 = time.monotonic()
-    click.echo(f"{spec.name}: {spec.path} on {where}, results in {root}", err=True)
+    summary = runner.RunSummary()
     with interrupt.graceful_stops():  # Ctrl-C / kill: checkpoint at the next step, give claims back
-        summary = runner.execute(spec, store, backend_obj, only=only, retry_failed=retry_failed)
+        for spec, backend_obj, where in jobs:
+            click.echo(f"{spec.name}: {spec.path} on {where}, results in {root}", err=True)
+            summary += runner.execute(spec, store, backend_obj, only=only,
+                                      retry_failed=retry_failed, require_match=not lenient)
+    if only and not summary.requested:
+        raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
     elapsed = time.monotonic() - t0
     if summary.ran == 0 and summary.held_elsewhere == 0:
-        msg = f"nothing to do: all {summary.already_done} runs of {spec.name!r} are stored in {root}"
+        msg = f"nothing to do: all {summary.already_done} runs of {loaded.name!r} are stored in {root}"
         if summary.skipped_failed:
             msg = (f"nothing to run: {summary.already_done} runs done, {summary.skipped_failed} failed "
                    "(use --retry-failed to run them again)")
@@ -120,13 +138,9 @@ def plan(spec_path: str, results: str | None, only: tuple[str, ...], summary: bo
     store = Store(root, create=False) if (root / "suite.db").exists() else None
     plans = []
     for spec in loaded.specs:
-        try:
-            runs = runner.plan(spec, store, only)
-        except SpecError:
-            if not (only and loaded.is_collection):
-                raise
-            continue  # --only matches nothing in this member of the collection
-        plans.append((spec, runs))
+        runs = runner.plan(spec, store, only, require_match=not loaded.is_collection)
+        if runs or not only:
+            plans.append((spec, runs))
     if not plans:
         raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
     for spec, runs in plans:

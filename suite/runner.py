@@ -71,6 +71,11 @@ class RunSummary:
     def exit_code(self) -> int:
         return 1 if self.failed or self.skipped_failed else 0
 
+    def __add__(self, other: RunSummary) -> RunSummary:
+        return RunSummary(*(getattr(self, f) + getattr(other, f) for f in (
+            "requested", "already_done", "ran", "done", "failed", "held_elsewhere",
+            "skipped_failed")))
+
 
 def parse_filters(only: Iterable[str]) -> dict[str, set[str]]:
     """``--only KEY=VALUE`` options: same key = any of the values, different keys = all."""
@@ -98,8 +103,11 @@ def _matches(cell: Cell, seed: int, filters: dict[str, set[str]]) -> bool:
     return all(values[k] in allowed for k, allowed in filters.items())
 
 
-def plan(spec: Spec, store: Store | None, only: Iterable[str] = ()) -> list[PlannedRun]:
-    """Every (cell, seed) of ``spec`` that passes ``only``, with its stored state."""
+def plan(spec: Spec, store: Store | None, only: Iterable[str] = (), *,
+         require_match: bool = True) -> list[PlannedRun]:
+    """Every (cell, seed) of ``spec`` that passes ``only``, with its stored state.
+    ``--only`` filters that match nothing are an error unless ``require_match`` is false
+    (a member of a collection may have no matching run while another has)."""
     filters = parse_filters(only)
     stored = store.runs() if store is not None else {}
     runs = [
@@ -107,7 +115,7 @@ def plan(spec: Spec, store: Store | None, only: Iterable[str] = ()) -> list[Plan
         for cell in expand(spec) for seed in spec.seeds
         if _matches(cell, seed, filters)
     ]
-    if filters and not runs:
+    if filters and not runs and require_match:
         wanted = " ".join(f"{k}={'|'.join(sorted(v))}" for k, v in filters.items())
         raise SpecError(f"--only {wanted} matches no run of {spec.path}; `suite plan {spec.path}` "
                         "lists the cells")
@@ -161,9 +169,10 @@ def _failure_record(run: PlannedRun, exc: BaseException) -> tuple[str, dict[str,
 
 
 def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] = (),
-            retry_failed: bool = False, progress_stream: Any = None) -> RunSummary:
+            retry_failed: bool = False, progress_stream: Any = None,
+            require_match: bool = True) -> RunSummary:
     """Run every pending (cell, seed) of ``spec`` (failed ones too with ``retry_failed``)."""
-    runs = plan(spec, store, only)
+    runs = plan(spec, store, only, require_match=require_match)
     store.record_spec(spec, expand(spec))
     summary = RunSummary(requested=len(runs))
     todo = []

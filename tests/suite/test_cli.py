@@ -126,3 +126,21 @@ def test_cuda_without_gpu_is_a_usage_error(tiny_spec, results):
 def test_unknown_backend_is_a_usage_error(tiny_spec, results):
     res = invoke("run", tiny_spec, "--results", results, "--backend", "nope")
     assert res.exit_code == 2 and "known backends: " in res.output
+
+
+def test_run_a_collection_runs_each_member_spec(tmp_path, tiny_spec_text, results):
+    (tmp_path / "a.toml").write_text(tiny_spec_text.replace('name = "tiny"', 'name = "a"')
+                                     .replace("seeds = [0, 1]", "seeds = [0]"))
+    (tmp_path / "b.toml").write_text(tiny_spec_text.replace('name = "tiny"', 'name = "b"')
+                                     .replace('model = ["mlp"]', 'model = ["small_cnn"]')
+                                     .replace("seeds = [0, 1]", "seeds = [0]"))
+    coll = tmp_path / "all.toml"
+    coll.write_text('[collection]\nname = "both"\nspecs = ["a.toml", "b.toml"]\n')
+    dry = invoke("run", coll, "--results", results, "--dry-run", "--only", "model=small_cnn")
+    assert dry.exit_code == 0 and "both: 1 of 1 runs would run" in dry.output
+    res = invoke("run", coll, "--results", results)
+    assert res.exit_code == 0 and "2 runs done" in res.output
+    again = invoke("run", coll, "--results", results)
+    assert "nothing to do: all 2 runs of 'both' are stored" in again.output
+    none = invoke("run", coll, "--results", results, "--only", "model=resnet20")
+    assert none.exit_code == 2 and "matches no run" in none.output
