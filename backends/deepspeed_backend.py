@@ -221,6 +221,9 @@ class DeepSpeedBackend(Backend):
         except ImportError:
             raise SuiteError("the deepspeed backend needs DeepSpeed: pip install "
                              "'pruning-suite[deepspeed]' (or pip install deepspeed)") from None
+        problem = self.options.validate()  # options made in code skip the spec's check
+        if problem:
+            raise SuiteError(f"[backend.deepspeed] {problem}")
         world = self.options.world_size()
         if world:
             check_batch(cell.train.batch_size, world, self.options.micro_batch_size)

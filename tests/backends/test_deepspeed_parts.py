@@ -62,6 +62,16 @@ def test_bad_options_name_the_key(tiny_spec_text, table, message):
         spec_with(f"\n[backend.deepspeed]\n{table}\n", tiny_spec_text)
 
 
+def test_fit_refuses_options_made_in_code_that_a_spec_would_refuse(tiny_spec_text, tmp_path):
+    cell = expand(parse_spec(tiny_spec_text))[0]
+    pytest.importorskip("deepspeed")
+    with pytest.raises(SuiteError, match="needs zero_stage = 1 or 2"):
+        DeepSpeedBackend(DeepSpeedOptions(precision="bf16")).fit(cell, 0, tmp_path, None)
+    with pytest.raises(SuiteError, match="batch_size = 64 cannot be split evenly over 3"):
+        DeepSpeedBackend(DeepSpeedOptions(num_gpus=3)).fit(cell, 0, tmp_path, None)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
 def test_global_batch_is_split_evenly_or_refused():
     assert check_batch(1024, 8) == (128, 1)
     assert check_batch(1024, 8, micro_batch_size=32) == (128, 4)
