@@ -41,9 +41,9 @@ def default_cache_dir() -> Path:
 def fingerprint(name: str, files: Iterable[Path]) -> str:
     """Hex digest of ``name``, the cache format and each file's path, size and mtime."""
     entries = []
-    for path in sorted(Path(p) for p in files):
-        st = path.stat()
-        entries.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
+    for path in sorted(os.path.abspath(p) for p in files):
+        st = os.stat(path)
+        entries.append([path, st.st_size, st.st_mtime_ns])
     blob = json.dumps([name, CACHE_FORMAT, entries], separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
