@@ -268,8 +268,9 @@ class DeepSpeedTrainer(Trainer):
         self.sync_masks("at the checkpoint")
         state = super().checkpoint_state()
         state["model"] = self.master.model_state(self.model)
-        rng = [None] * self.world
-        dist.all_gather_object(rng, torch.get_rng_state())
+        rng: list[Any] = [None] * self.world  # every rank's generators (dropout differs by rank)
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        dist.all_gather_object(rng, (torch.get_rng_state(), cuda))
         state["rank_rng"] = rng
         return state
 
@@ -284,7 +285,10 @@ class DeepSpeedTrainer(Trainer):
         self.master.load_model_state(state["model"], self.model)
         rng = state.get("rank_rng")
         if rng is not None and len(rng) == self.world:
-            torch.set_rng_state(rng[self.rank])
+            cpu, cuda = rng[self.rank]
+            torch.set_rng_state(cpu)
+            if cuda is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(cuda, self.device)
 
     def save_outputs(self) -> None:
         if self.is_main:
@@ -356,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             (job_dir / INTERRUPTED).write_text("stopped after a checkpoint\n")
         return 0
     except RunFailed as exc:
+        print(f"rank {rank}: run failed: {exc}", file=sys.stderr, flush=True)
         return fail(str(exc), exc.partial)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records the failure
         traceback.print_exc()
