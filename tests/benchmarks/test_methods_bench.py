@@ -9,6 +9,8 @@
   overhead is at most 2%.
 - ``test_dpf_overhead_interleaved``: DPF and dense steps alternated on two identical
   models, so that load from elsewhere hits both alike; the overhead is in extra_info.
+- ``test_dpf_own_work_per_step``: only DPF's own per-step work (feedback hooks, plus the
+  mask recomputation amortized over 16 steps), to divide by the dense step time.
 - ``test_global_magnitude_threshold``: one global magnitude mask over ResNet-50's 25.6M
   conv and linear weights (``methods.masks.magnitude_masks``), against ``torch.kthvalue``
   on the concatenated magnitudes as the reference point.
@@ -111,6 +113,23 @@ def test_dpf_overhead_interleaved(benchmark):
     benchmark.extra_info.update(dense_step_s=dense_s, dpf_step_s=dpf_s,
                                 dpf_overhead=dpf_s / dense_s - 1,
                                 dpf_overhead_mean=sum(times["dpf"]) / sum(times["dense"]) - 1)
+
+
+@pytest.mark.benchmark(group="resnet20-dpf-overhead")
+def test_dpf_own_work_per_step(benchmark):
+    """Only what DPF adds to a dense step: the feedback hooks (w * m for the forward,
+    dense w restored for the update) every step, and the mask recomputation every 16th.
+    Divided by ``test_train_step[dense]`` this is DPF's overhead, free of the step's noise."""
+    run = StepRunner("dpf")
+    m, model, opt = run.method, run.model, run.optimizer
+
+    def own_work() -> None:
+        m.before_forward(model)
+        m.before_optimizer_step(model, opt)
+        run.step += 1
+        m.after_optimizer_step(run.step, model, opt)
+
+    benchmark.pedantic(own_work, rounds=10, iterations=STEPS_PER_ROUND, warmup_rounds=1)
 
 
 @pytest.fixture(scope="module")
