@@ -71,19 +71,22 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
     lenient = loaded.is_collection
     if dry_run:
         store = Store(root, create=False) if (root / "suite.db").exists() else None
-        total = would = 0
+        seen: set[tuple[str, int]] = set()  # members of a collection may share cells
+        would: set[tuple[str, int]] = set()
         for spec, _, where in jobs:
             runs = runner.plan(spec, store, only, require_match=not lenient)
             todo = [r for r in runs if r.status == "pending" or (retry_failed and r.status == "failed")]
             for r in todo:
-                click.echo(f"would run  {r.label}")
+                if (r.cell.id, r.seed) not in would:
+                    click.echo(f"would run  {r.label}")
             click.echo(f"{spec.name}: {len(todo)} of {len(runs)} runs would run on {where} "
                        f"(results: {root})")
-            total, would = total + len(runs), would + len(todo)
-        if only and not total:
+            seen |= {(r.cell.id, r.seed) for r in runs}
+            would |= {(r.cell.id, r.seed) for r in todo}
+        if only and not seen:
             raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
         if lenient:
-            click.echo(f"{loaded.name}: {would} of {total} runs would run")
+            click.echo(f"{loaded.name}: {len(would)} of {len(seen)} runs would run")
         return
     store = Store(root)
     t0 = time.monotonic()

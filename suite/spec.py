@@ -273,8 +273,8 @@ def _parse(text: str, path: str) -> Spec:
     if "collection" in doc:
         members = doc["collection"].get("specs") if isinstance(doc["collection"], dict) else None
         raise SpecError(
-            "this file is a collection of specs ([collection]), not a spec; `suite plan` and "
-            "`suite report` take it, `suite run` takes its specs one at a time"
+            "this file is a collection of specs ([collection]), not a spec; `suite run`, "
+            "`suite plan` and `suite report` take it as a whole, or name one of its specs"
             + (f": {', '.join(map(str, members))}" if isinstance(members, list) else ""))
     regs = registries()
     _check_keys(doc, TOP_LEVEL, "")

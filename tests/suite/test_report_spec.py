@@ -125,9 +125,9 @@ def test_collections_list_specs_relative_to_their_file(tmp_path):
                                           if (tmp_path / "b2.toml").write_text(BASE) else "")
     (tmp_path / "nested.toml").write_text('[collection]\nspecs = ["b.toml"]\n')
     assert "is itself a collection" in error('[collection]\nspecs = ["nested.toml"]\n')
-    # a collection is not a spec: `suite run` says what to do instead
-    with pytest.raises(SpecError, match="collection of specs .* `suite run` takes its specs one "
-                                        "at a time: nested.toml"):
+    # a collection is not a spec: loading one as a spec says what to do instead
+    with pytest.raises(SpecError, match="collection of specs .* take it as a whole, or name "
+                                        "one of its specs: nested.toml"):
         load_spec(coll)
 
 
@@ -228,8 +228,10 @@ def test_plan_of_the_paper_collection(tmp_path):
     # dense ResNets: 132 + 49 + 30 + 9 - 19 - 3 = 198 cells, 567 + 9 runs
     assert "198 cells, 576 runs in all" in out
     assert "estimate: " in out and "at 15 TFLOP/s sustained per GPU, at most 10,000 images/s" in out
-    run = invoke("run", SPECS / "paper_tables.toml", "--results", tmp_path / "none")
-    assert run.exit_code == 2 and "`suite run` takes its specs one at a time" in run.output
+    dry = invoke("run", SPECS / "paper_tables.toml", "--results", tmp_path / "none", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "DPF paper: all tables: 576 of 576 runs would run" in dry.output
+    assert not (tmp_path / "none").exists()
 
 
 def test_the_digits_demo_is_a_small_paper_layout():
