@@ -201,7 +201,8 @@ class Trainer:
         masks = self.method.masks
         if not masks:
             return 0.0
-        return 1.0 - sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+        kept = sum(int(torch.count_nonzero(m)) for m in masks.values())
+        return 1.0 - kept / sum(m.numel() for m in masks.values())
 
     def _partial(self) -> dict[str, Any]:
         return {"epochs_done": self.epoch, "curve": self.curve,

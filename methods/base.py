@@ -121,18 +121,17 @@ class Method:
         """Install boolean ``masks`` (True = kept), record the flip ratio, apply them."""
         masks = {k: m.to(dtype=torch.bool) for k, m in masks.items()}
         if self.masks and self.moves_mask:
-            changed = sum(int((masks[k] ^ self.masks[k]).sum()) for k in masks)
+            changed = sum(int(torch.count_nonzero(masks[k] ^ self.masks[k])) for k in masks)
             total = sum(m.numel() for m in masks.values())
             self.flips.append({"step": step, "flip_ratio": changed / max(total, 1)})
-        newly_off = {k: self.masks[k] & ~m for k, m in masks.items()} if self.masks else None
         self.masks = masks
         if self.mask_mode == "hard":
-            self._apply_hard(optimizer, newly_off)
+            self._apply_hard(optimizer)
 
     # ----- mechanics called by backends ------------------------------------------------
     @torch.no_grad()
-    def _apply_hard(self, optimizer: torch.optim.Optimizer | None,
-                    newly_off: dict[str, torch.Tensor] | None) -> None:
+    def _apply_hard(self, optimizer: torch.optim.Optimizer | None) -> None:
+        """Zero pruned weights and their momentum (regrown weights start from zero)."""
         for name, mask in self.masks.items():
             p = self._params[name]
             p.mul_(mask.to(p.device))
@@ -146,6 +145,8 @@ class Method:
         if self.mask_mode != "feedback" or not self.masks:
             return
         for name, mask in self.masks.items():
+            if name in self._dense:
+                continue  # already masked: stashing w * m as the dense w would lose the feedback
             p = self._params[name]
             self._dense[name] = p.data
             p.data = p.data * mask

@@ -18,7 +18,7 @@ def sparsity_summary(model: nn.Module, prunable: dict[str, nn.Parameter], target
     zeros = total = 0
     kept_macs = 0.0
     for name, p in prunable.items():
-        z = int((p == 0).sum())
+        z = p.numel() - int(torch.count_nonzero(p))
         n = p.numel()
         per_layer[name] = z / n
         zeros += z
