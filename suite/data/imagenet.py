@@ -106,10 +106,14 @@ class ImageNet(Dataset):
                         "use Dataset.loader()")
 
     def loader(self, split: Split, batch_size: int, *, train: bool, seed: int = 0,
-               device: torch.device | str = "cpu", channels_last: bool = False) -> Loader:
+               device: torch.device | str = "cpu", channels_last: bool = False,
+               rank: int = 0, world: int = 1) -> Loader:
+        """Streams ``split``; with ``rank``/``world`` (data parallelism) this rank decodes
+        only elements rank, rank + world, ... of the epoch's order."""
         o = self.options
         transform = (train_transform(o.image_size, o.min_scale) if train
                      else eval_transform(o.image_size, o.eval_resize))
         samples = FileSamples(self.samples(split), transform, train)
         return StreamingLoader(samples, self.info(), batch_size, train=train, seed=seed,
-                               device=device, channels_last=channels_last, workers=o.workers)
+                               device=device, channels_last=channels_last, workers=o.workers,
+                               rank=rank, world=world)

@@ -144,3 +144,17 @@ def test_run_a_collection_runs_each_member_spec(tmp_path, tiny_spec_text, result
     assert "nothing to do: all 2 runs of 'both' are stored" in again.output
     none = invoke("run", coll, "--results", results, "--only", "model=resnet20")
     assert none.exit_code == 2 and "matches no run" in none.output
+
+
+def test_plan_shows_running_claims_with_owner_and_start(tiny_spec, results):
+    from suite.grid import expand
+    from suite.spec import load_spec
+
+    cell = expand(load_spec(tiny_spec))[0]
+    store = Store(results)
+    assert store.claim(cell.id, 1, "otherhost:4242:abcdef")
+    res = invoke("plan", tiny_spec, "--results", results)
+    assert res.exit_code == 0
+    line = next(ln for ln in res.output.splitlines() if ln.endswith("by otherhost:4242:abcdef"))
+    assert line.split()[6] == "running" and " since 20" in line  # id method model dataset s seed
+    assert "1 running, 1 pending" in res.output

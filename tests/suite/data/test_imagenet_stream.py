@@ -146,3 +146,16 @@ def test_trainer_runs_through_the_streaming_loader(tmp_path):
     cell = expand(parse_spec(spec))[0]
     result = Trainer(cell, 0, tmp_path / "run", torch.device("cpu")).fit(NullProgress())
     assert len(result["curve"]) == 1 and 0 <= result["metrics"]["top1"] <= 100
+
+
+def test_ranks_decode_disjoint_shards_of_the_epoch(tmp_path):
+    from backends.deepspeed_data import shards_natively
+
+    ds = imagenet(make_tree(tmp_path / "in"))
+    assert shards_natively(ds)  # so the DeepSpeed backend never decodes the global batch per rank
+    whole = torch.cat([y for _, y in collect(ds.loader("test", 6, train=False), 0)])
+    shards = [torch.cat([y for _, y in collect(ds.loader("test", 3, train=False, rank=r, world=2), 0)])
+              for r in range(2)]
+    assert shards[0].tolist() == whole[0::2].tolist() and shards[1].tolist() == whole[1::2].tolist()
+    train = [ds.loader("train", 2, train=True, seed=3, rank=r, world=2) for r in range(2)]
+    assert len(train[0]) == len(train[1]) == len(ds.loader("train", 4, train=True, seed=3))
