@@ -48,10 +48,11 @@ def stored(results: Path) -> dict:
             for key, row in Store(results, create=False).runs().items()}
 
 
-def wait_for(path: Path, timeout: float = 120) -> None:
+def wait_for_checkpoint(results: Path, timeout: float = 120) -> None:
+    """Wait (a bounded time) until the run under ``results`` wrote its first checkpoint."""
     end = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < end, f"{path} never appeared"
+    while not list((results / "runs").glob("*/seed-0/checkpoint.pt")):
+        assert time.monotonic() < end, "the run never wrote a checkpoint"
         time.sleep(0.02)
 
 
@@ -74,12 +75,7 @@ def test_kill_9_then_resume_equals_uninterrupted(long_spec, tmp_path, reference)
     results = tmp_path / "killed"
     proc = subprocess.Popen(suite_cmd("run", long_spec, "--results", results),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(next(iter([results / "runs"])))
-    checkpoint = next(iter([]), None)
-    while checkpoint is None:
-        found = list((results / "runs").glob("*/seed-0/checkpoint.pt"))
-        checkpoint = found[0] if found else None
-        time.sleep(0.02)
+    wait_for_checkpoint(results)
     time.sleep(random.uniform(0.0, 0.4))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -102,8 +98,7 @@ def test_sigterm_checkpoints_releases_and_resumes(long_spec, tmp_path, reference
     results = tmp_path / "termed"
     proc = subprocess.Popen(suite_cmd("run", long_spec, "--results", results),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not list((results / "runs").glob("*/seed-0/checkpoint.pt")):
-        time.sleep(0.02)
+    wait_for_checkpoint(results)
     time.sleep(random.uniform(0.0, 0.3))
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
