@@ -19,7 +19,6 @@ holds images / median round time.
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -55,14 +54,6 @@ def cifar10(cache_dir):
     ds = create_dataset("cifar10", AugmentOptions(root=str(ARCHIVE), cache_dir=str(cache_dir)))
     ds.load("train")
     return ds
-
-
-@pytest.fixture(scope="module")
-def jpeg_tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cifar10-jpeg")
-    with tarfile.open(ARCHIVE) as tf:
-        tf.extractall(root, filter="data")
-    return root
 
 
 @pytest.mark.benchmark(group="cifar10-input-pipeline")

@@ -18,7 +18,6 @@ is images / median round time. Both sides train the same model definition.
 
 from __future__ import annotations
 
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -82,14 +81,6 @@ def cell(tmp_path_factory):
     cell = expand(parse_spec(spec))[0]
     create_dataset("cifar10", cell.dataset_options).load("train")  # decode once, outside timing
     return cell
-
-
-@pytest.fixture(scope="module")
-def jpeg_tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cifar10-jpeg")
-    with tarfile.open(ARCHIVE) as tf:
-        tf.extractall(root, filter="data")
-    return root
 
 
 @pytest.mark.benchmark(group="resnet20-cifar10-training")
