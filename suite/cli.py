@@ -171,6 +171,35 @@ def plan(spec_path: str, results: str | None, only: tuple[str, ...], summary: bo
         click.echo(line)
 
 
+def _stored(spec_path: str | None, results: str | None):
+    """The specs to report or export (SPEC's, else every stored one), their collection
+    (None unless SPEC is a collection) and the store (None when nothing is stored yet)."""
+    from suite import report as report_mod
+    from suite.collection import load_specs
+    from suite.store import Store, results_dir
+
+    root = results_dir(results)
+    if spec_path:
+        loaded = load_specs(spec_path)
+        store = Store(root, create=False) if (root / "suite.db").exists() else None
+        return list(loaded.specs), (loaded if loaded.is_collection else None), store
+    store = Store(root, create=False)
+    specs = report_mod.stored_specs(store)
+    if not specs:
+        raise SuiteError(f"the results store {root} holds no runs yet; run `suite run SPEC`")
+    return specs, None, store
+
+
+def _emit(text: str, out: str | None) -> None:
+    """Write ``text`` to ``out`` (creating its folder), else to stdout."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.command()
 @click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
@@ -188,32 +217,30 @@ def report(spec_path: str | None, results: str | None, fmt: str, out: str | None
     """Tables and figures of stored results for SPEC (a spec or a collection of specs;
     every stored spec when SPEC is not given)."""
     from suite import report as report_mod
-    from suite.collection import load_specs
-    from suite.store import Store, results_dir
 
-    root = results_dir(results)
-    title, description = None, ""
-    if spec_path:
-        loaded = load_specs(spec_path)
-        specs = list(loaded.specs)
-        if loaded.is_collection:
-            title, description = loaded.name, loaded.description
-        store = Store(root, create=False) if (root / "suite.db").exists() else None
-    else:
-        store = Store(root, create=False)
-        specs = report_mod.stored_specs(store)
-        if not specs:
-            raise SuiteError(f"the results store {root} holds no runs yet; run `suite run SPEC`")
+    specs, collection, store = _stored(spec_path, results)
+    title, description = (collection.name, collection.description) if collection else (None, "")
     text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
                              title=title, description=description, standalone=standalone)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, out)
     if figures_dir:
         click.echo(f"wrote the figures to {figures_dir}", err=True)
+
+
+@main.command()
+@click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
+@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers"]), default="runs",
+              show_default=True, help="one row per run, per epoch, per mask update, or per layer")
+@click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
+@_reported
+def export(spec_path: str | None, results: str | None, table: str, out: str | None) -> None:
+    """Stored results of SPEC (a spec or a collection; every stored spec when SPEC is not
+    given) as a flat CSV table for your own analyses."""
+    from suite import export as export_mod
+
+    specs, _, store = _stored(spec_path, results)
+    _emit(export_mod.export(specs, store, table), out)
 
 
 @main.command(name="list")

@@ -56,48 +56,54 @@ METRIC_NAMES = {"top1": "top-1 test accuracy", "top5": "top-5 test accuracy",
 
 
 # ----- one row per run ------------------------------------------------------------------
-def _done_records(spec: Spec, store: Store | None):
-    """(cell, seed, result record) of every finished run the spec declares."""
-    stored = store.runs() if store is not None else {}
+def declared_runs(spec: Spec):
+    """(cell, seed) of every run ``spec`` declares, in grid order."""
     for cell in expand(spec):
         for seed in spec.seeds:
-            run = stored.get((cell.id, seed))
-            if run is not None and run.status == "done" and run.result:
-                yield cell, seed, check_format(run.result)
+            yield cell, seed
+
+
+def run_key(spec: Spec, cell: Any, seed: int) -> dict[str, Any]:
+    """The columns that name one run in every per-run table."""
+    return {"spec": spec.name, "cell_id": cell.id, "method": cell.method, "model": cell.model,
+            "dataset": cell.dataset, "sparsity": cell.sparsity, "seed": seed}
+
+
+def done_records(spec: Spec, store: Store | None):
+    """(cell, seed, result record) of every finished run the spec declares."""
+    stored = store.runs() if store is not None else {}
+    for cell, seed in declared_runs(spec):
+        run = stored.get((cell.id, seed))
+        if run is not None and run.status == "done" and run.result:
+            yield cell, seed, check_format(run.result)
 
 
 def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per (cell, seed) the spec declares, with its status and metrics."""
     stored = store.runs() if store is not None else {}
     rows = []
-    for cell in expand(spec):
-        for seed in spec.seeds:
-            run = stored.get((cell.id, seed))
-            row: dict[str, Any] = {
-                "spec": spec.name, "cell_id": cell.id, "method": cell.method, "model": cell.model,
-                "dataset": cell.dataset, "sparsity": cell.sparsity, "seed": seed,
-                "status": run.status if run else "pending",
-            }
-            if run is not None and run.status == "done" and run.result:
-                result = check_format(run.result)
-                m = result["metrics"]
-                row.update(top1=m["top1"], top5=m.get("top5"), best_top1=m["best_top1"],
-                           achieved_sparsity=result["sparsity"]["overall"],
-                           off_target=bool(result["sparsity"]["off_target"]),
-                           wall_seconds=result["timing"]["wall_seconds"],
-                           params_total=result["sparsity"].get("params_total"))
-            elif run is not None and run.status == "failed":
-                row["error"] = run.error
-            rows.append(row)
+    for cell, seed in declared_runs(spec):
+        run = stored.get((cell.id, seed))
+        row: dict[str, Any] = {**run_key(spec, cell, seed), "status": run.status if run else "pending"}
+        if run is not None and run.status == "done" and run.result:
+            result = check_format(run.result)
+            m = result["metrics"]
+            row.update(top1=m["top1"], top5=m.get("top5"), best_top1=m["best_top1"],
+                       achieved_sparsity=result["sparsity"]["overall"],
+                       off_target=bool(result["sparsity"]["off_target"]),
+                       wall_seconds=result["timing"]["wall_seconds"],
+                       params_total=result["sparsity"].get("params_total"))
+        elif run is not None and run.status == "failed":
+            row["error"] = run.error
+        rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-epoch curves and the mask flip ratios of every finished run of ``spec``."""
     curves, flips = [], []
-    for cell, seed, result in _done_records(spec, store):
-        base = {"spec": spec.name, "cell_id": cell.id, "method": cell.method, "model": cell.model,
-                "dataset": cell.dataset, "sparsity": cell.sparsity, "seed": seed}
+    for cell, seed, result in done_records(spec, store):
+        base = run_key(spec, cell, seed)
         for point in result.get("curve") or []:
             curves.append({**base, "epoch": point.get("epoch"), "train_loss": point.get("train_loss"),
                            "top1": point.get("top1"), "lr": point.get("lr"),
