@@ -67,6 +67,7 @@ class Trainer:
                                            device=self.device, channels_last=self.channels_last)
         self.test_loader = dataset.loader("test", max(recipe.batch_size, 256), train=False,
                                           device=self.device, channels_last=self.channels_last)
+        self.data_provenance = dataset.provenance()
         torch.manual_seed(self.seed)
         model = create_model(cell.model, self.info, cell.model_options)
         self.macs = layer_macs(model, self.info.image_shape)
@@ -277,5 +278,6 @@ class Trainer:
             "flips": self.method.flips,
             "timing": {"train_seconds": self.train_seconds, "wall_seconds": time.time() - started,
                        "images_per_second": images / self.train_seconds if self.train_seconds else None},
-            "provenance": {**provenance(self.device), "started": started, "finished": time.time()},
+            "provenance": {**provenance(self.device), "data": self.data_provenance,
+                           "started": started, "finished": time.time()},
         }

@@ -5,8 +5,9 @@ Tables (every one starts with the columns that name the run: spec, cell id, meth
 model, dataset, target sparsity, seed):
 
 - ``runs``: every (cell, seed) the specs declare, with its status, final and best
-  metrics, achieved sparsity, parameters and MACs kept, timing, attempts, and where it
-  ran (git commit, device, threads, host);
+  metrics, achieved sparsity, parameters and MACs kept, timing, attempts, where it ran
+  (git commit, device, threads, host) and which files it read (layout, root and a
+  fingerprint of the data files: cell ids leave data paths out);
 - ``curves``: one row per epoch of every finished run;
 - ``flips``: one row per mask update of every finished run whose mask moves;
 - ``layers``: one row per prunable layer of every finished run, with its achieved
@@ -30,7 +31,8 @@ RUN_COLUMNS = KEY_COLUMNS + [
     "status", "attempts", "top1", "best_top1", "top5", "test_loss", "train_loss",
     "achieved_sparsity", "off_target", "params_total", "params_kept", "macs_total", "macs_kept",
     "wall_seconds", "train_seconds", "images_per_second", "started", "finished",
-    "git_commit", "device", "device_name", "threads", "host", "error"]
+    "git_commit", "device", "device_name", "threads", "host",
+    "data_layout", "data_root", "data_fingerprint", "error"]
 LAYER_COLUMNS = KEY_COLUMNS + ["layer", "achieved_sparsity"]
 
 
@@ -58,6 +60,8 @@ def runs(spec: Spec, store: Store | None) -> pd.DataFrame:
                        **{k: s.get(k) for k in ("params_total", "params_kept", "macs_total", "macs_kept")})
             row.update({k: timing.get(k) for k in ("wall_seconds", "train_seconds", "images_per_second")})
             row.update({k: prov.get(k) for k in ("git_commit", "device", "device_name", "threads", "host")})
+            row.update({f"data_{k}": v for k, v in (prov.get("data") or {}).items()
+                        if f"data_{k}" in RUN_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -5,7 +5,7 @@ Fields: ``format`` (``RESULT_FORMAT``), ``cell`` (canonical cell), ``cell_id``, 
 train loss), ``curve`` (one entry per epoch), ``sparsity`` (target, achieved overall
 and per layer, off-target flag, parameters and MACs kept), ``flips`` (mask flip ratio
 at each mask update, for methods whose mask moves), ``timing`` (wall seconds, images
-per second), ``provenance`` (versions, git commit, device, start and end time).
+per second), ``provenance`` (versions, git commit, device, the data files read, start and end time).
 """
 
 from __future__ import annotations

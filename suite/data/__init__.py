@@ -71,6 +71,12 @@ class Dataset:
         """The whole ``split`` as uint8 tensors; raise DataError if it cannot be found."""
         raise NotImplementedError
 
+    def provenance(self) -> dict[str, Any]:
+        """Where the data came from, recorded with every result. Cell ids leave data paths
+        out (the same cell may read a copy elsewhere), so this is what tells two sources of
+        one dataset apart. Generated or bundled data has nothing to add."""
+        return {"layout": "built-in"}
+
     def loader(self, split: Split, batch_size: int, *, train: bool, seed: int = 0,
                device: torch.device | str = "cpu", channels_last: bool = False) -> Loader:
         """Batches of ``split`` on ``device``: shuffled and augmented when ``train``.

@@ -17,10 +17,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from suite.data import Dataset, Split, TensorSplit
-from suite.data.cache import Decoded, TensorCache
+from suite.data.cache import Decoded, TensorCache, fingerprint
 from suite.errors import DataError
 
 
@@ -141,3 +141,9 @@ class FileDataset(Dataset):
 
     def load(self, split: Split) -> TensorSplit:
         return self.decoded().split(split)
+
+    def provenance(self) -> dict[str, Any]:
+        """The layout found, its resolved root, and a fingerprint of the files read."""
+        source = self.source or self.locate()
+        return {"layout": source.layout, "root": str(source.root.resolve()),
+                "files": len(source.files), "fingerprint": fingerprint(self.name, source.files)[:16]}

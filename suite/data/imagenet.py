@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -100,6 +101,9 @@ class ImageNet(Dataset):
         if not out:
             raise DataError(f"no images under {base}/<class>/")
         return out
+
+    def provenance(self) -> dict[str, Any]:
+        return {"layout": "class folders", "root": str(self.root().resolve())}
 
     def load(self, split: Split) -> TensorSplit:
         raise DataError("imagenet is streamed from disk and has no in-memory split; "

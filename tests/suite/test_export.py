@@ -81,6 +81,7 @@ def test_every_table_matches_the_store(spec, results):
         assert row.achieved_sparsity == pytest.approx(record["sparsity"]["overall"])
         assert row.params_kept == record["sparsity"]["params_kept"]
         assert row.threads == record["provenance"]["threads"]
+        assert row.data_layout == record["provenance"]["data"]["layout"] == "built-in"
     assert sorted(runs["method"]) == ["dense", "dpf", "dpf"]
 
     curves = export(spec, results, "curves")

@@ -59,6 +59,21 @@ def test_pickle_archive_read_in_place(tmp_path, cache_dir):
     check_pickles(cifar10(tmp_path / "holder", cache_dir), expected)
 
 
+def test_provenance_tells_two_sources_of_one_dataset_apart(tmp_path, cache_dir):
+    write_cifar10_pickles(tmp_path / "a" / "cifar-10-batches-py")
+    archive = tar_folder(tmp_path / "a", tmp_path / "cifar-10-python.tar.gz")
+    unpacked, packed = cifar10(tmp_path / "a", cache_dir), cifar10(archive, cache_dir)
+    first = unpacked.provenance()
+    assert first == {"layout": "pickles", "root": str((tmp_path / "a" / "cifar-10-batches-py").resolve()),
+                     "files": 7, "fingerprint": first["fingerprint"]}
+    assert packed.provenance()["root"] == str(archive.resolve())
+    assert packed.provenance()["fingerprint"] != first["fingerprint"]
+    # the same files give the same fingerprint; rewriting one changes it
+    assert cifar10(tmp_path / "a", cache_dir).provenance() == first
+    write_cifar10_pickles(tmp_path / "a" / "cifar-10-batches-py", per_batch=5)
+    assert cifar10(tmp_path / "a", cache_dir).provenance()["fingerprint"] != first["fingerprint"]
+
+
 def test_image_folder_tree_is_lossless_for_png(tmp_path, cache_dir):
     written = write_image_folder(tmp_path / "tree")
     ds = cifar10(tmp_path / "tree", cache_dir)

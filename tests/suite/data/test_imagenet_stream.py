@@ -56,6 +56,7 @@ def test_info_and_batches(tmp_path):
     test = ds.loader("test", 4, train=False)
     ys = torch.cat([y for _, y in collect(test, 0)])
     assert ys.tolist() == [0, 0, 1, 1, 2, 2]  # val/ in class then file order, none dropped
+    assert ds.provenance() == {"layout": "class folders", "root": str((tmp_path / "in").resolve())}
 
 
 def test_eval_is_normalized_center_crop(tmp_path):
