@@ -17,6 +17,7 @@ model, dataset, target sparsity, seed):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -36,8 +37,14 @@ RUN_COLUMNS = KEY_COLUMNS + [
 LAYER_COLUMNS = KEY_COLUMNS + ["layer", "achieved_sparsity"]
 
 
+INTEGER_COLUMNS = ["seed", "attempts", "params_total", "params_kept", "macs_total", "macs_kept",
+                   "threads"]
+
+
 def _iso(timestamp: float | None) -> str | None:
-    return pd.Timestamp(timestamp, unit="s", tz="UTC").isoformat() if timestamp else None
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
 def runs(spec: Spec, store: Store | None) -> pd.DataFrame:
@@ -63,7 +70,8 @@ def runs(spec: Spec, store: Store | None) -> pd.DataFrame:
             row.update({f"data_{k}": v for k, v in (prov.get("data") or {}).items()
                         if f"data_{k}" in RUN_COLUMNS})
         rows.append(row)
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    # nullable integers, so that a pending run's blanks do not turn counts into floats
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
 
 
 def curves(spec: Spec, store: Store | None) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import textwrap
 
 import pandas as pd
@@ -112,6 +113,10 @@ def test_without_spec_exports_every_stored_spec_to_a_file(spec, results, tmp_pat
     df = pd.read_csv(out)
     assert set(df["spec"]) == {"export"}
     assert sorted(df["status"]) == ["done", "pending", "pending"]
+    text = pd.read_csv(out, dtype=str).set_index("status")
+    # counts stay integers next to a pending run's blanks; times are UTC to the second
+    assert text.loc["done", "params_total"].isdigit() and text.loc["done", "threads"].isdigit()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", text.loc["done", "finished"])
 
 
 def test_bad_input_is_refused_with_exit_2(spec, results):
