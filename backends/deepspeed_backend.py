@@ -148,6 +148,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Where DeepSpeed's CPU all-reduce keeps its buffers, and their names' prefix.
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "deepspeed_allreduce_buffer_"
+
+
+def remove_shm_buffers(port: int, shm_dir: Path = SHM_DIR) -> list[Path]:
+    """Remove the CPU all-reduce buffers that this machine's ranks of the job on ``port``
+    left behind, and return them.
+
+    DeepSpeed's shared-memory all-reduce on CPU ranks creates one buffer per local rank,
+    ``deepspeed_allreduce_buffer_<n>_<master addr>_<master port>_<rank>`` (about 67 MB
+    each), and does not unlink them, so every launch would leave them in /dev/shm until
+    it fills. The master port tells this job's buffers from those of a job still running.
+    """
+    removed = []
+    for path in shm_dir.glob(f"{SHM_PREFIX}*"):
+        parts = path.name.rsplit("_", 2)
+        if len(parts) == 3 and parts[1] == str(port) and parts[2].isdigit():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:  # another user's, or gone already
+                pass
+    return removed
+
+
 def launcher() -> list[str]:
     """The ``deepspeed`` launcher of this Python environment."""
     script = Path(sys.executable).parent / "deepspeed"
@@ -234,7 +260,8 @@ class DeepSpeedBackend(Backend):
         with open(job_dir / JOB, "wb") as fh:
             pickle.dump({"format": JOB_FORMAT, "cell": cell, "seed": seed, "options": self.options,
                          "run_dir": str(Path(run_dir).resolve())}, fh)
-        cmd = self.command((job_dir / JOB).resolve(), self.options.master_port or free_port())
+        port = self.options.master_port or free_port()
+        cmd = self.command((job_dir / JOB).resolve(), port)
         log = job_dir / LOG
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
@@ -250,6 +277,7 @@ class DeepSpeedBackend(Backend):
                 raise
             finally:
                 progress.close()
+                remove_shm_buffers(port)
         return self._collect(proc.returncode, job_dir, log)
 
     def _follow(self, proc: subprocess.Popen, job_dir: Path, progress: Progress) -> None:

@@ -25,7 +25,7 @@ pytest.importorskip("deepspeed")
 
 from backends import create_backend  # noqa: E402
 from backends.base import NullProgress, RunFailed  # noqa: E402
-from backends.deepspeed_backend import DeepSpeedOptions  # noqa: E402
+from backends.deepspeed_backend import SHM_DIR, SHM_PREFIX, DeepSpeedOptions  # noqa: E402
 from backends.deepspeed_worker import CORRUPT_ENV  # noqa: E402
 from backends.torch_backend import TorchOptions  # noqa: E402
 from suite import interrupt  # noqa: E402
@@ -90,11 +90,14 @@ def cells(spec_file) -> dict[str, object]:
 def two_rank_store(spec_file, tmp_path_factory) -> Path:
     """``suite run SPEC --backend deepspeed``: one launched two-rank job per cell."""
     results = tmp_path_factory.mktemp("results")
+    buffers_before = set(SHM_DIR.glob(f"{SHM_PREFIX}*"))
     proc = subprocess.run([sys.executable, "-m", "suite.cli", "run", str(spec_file), "--results",
                            str(results), "--backend", "deepspeed"], capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 runs done, 0 failed" in proc.stdout, proc.stdout + proc.stderr
+    # the ranks' CPU all-reduce buffers do not outlive their jobs
+    assert set(SHM_DIR.glob(f"{SHM_PREFIX}*")) <= buffers_before
     return results
 
 

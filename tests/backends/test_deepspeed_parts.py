@@ -23,6 +23,7 @@ from backends.deepspeed_backend import (
     _terminate,
     check_batch,
     hostfile_slots,
+    remove_shm_buffers,
 )
 from backends.deepspeed_batchnorm import LocalBatchNorm, RankBatchNorm, convert_batchnorm
 from backends.deepspeed_data import RankShards, RankSlices, rank_loaders
@@ -108,6 +109,19 @@ def test_launch_command(tmp_path):
         assert part in joined
     local = " ".join(DeepSpeedBackend(DeepSpeedOptions()).command(tmp_path / "j", 1))
     assert "--num_gpus" not in local and "--hostfile" not in local and "--num_nodes" not in local
+
+
+def test_shared_memory_buffers_of_the_finished_job_are_removed(tmp_path):
+    names = ["deepspeed_allreduce_buffer_0_127.0.0.1_29500_0",
+             "deepspeed_allreduce_buffer_0_127.0.0.1_29500_1",
+             "deepspeed_allreduce_buffer_0_127.0.0.1_29501_0",   # another job, still running
+             "deepspeed_allreduce_buffer_0_10.0.0.29500_7_0",    # port 7, not 29500
+             "torch_shm_29500_0"]                                # not DeepSpeed's
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_shm_buffers(29500, tmp_path)
+    assert sorted(p.name for p in removed) == names[:2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
 
 
 def test_cells_pickle_for_the_job_file(tiny_spec_text):
