@@ -318,6 +318,11 @@ class Table:
         return METRIC_NAMES.get(self.metric, self.metric)
 
     @property
+    def any_off_target(self) -> bool:
+        """Whether some cell's achieved sparsity is off its target (the legend of †)."""
+        return any(s.off_target for row in self.rows for s in row.cells.values())
+
+    @property
     def has_sparsity(self) -> bool:
         """True when rows are target sparsities (some method prunes)."""
         return "sparsity" in self.key_columns and bool(self.pruning)
