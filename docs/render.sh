@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# Regenerate docs/examples from a real store: run the example specs (stored runs are
-# skipped), then render every report format, compile the LaTeX and screenshot the HTML.
+# Render the reports of specs from a real store into docs/: run each spec (stored runs
+# are skipped), render every report format, export the per-run CSV tables, compile the
+# LaTeX and screenshot the HTML, into $OUT/<spec name>/.
 #
-#   docs/examples/make.sh                   # results in ./results
-#   RESULTS=/tmp/store docs/examples/make.sh
+#   docs/render.sh                          # docs/examples: the quickstart and the digits demo
+#   RESULTS=/tmp/store docs/render.sh
+#   SPECS=cifar10_cpu OUT=docs/results docs/render.sh   # the CIFAR-10 grid (about 2 h to run)
 #
 # Needs pdflatex (texlive-latex-base, texlive-latex-recommended,
 # texlive-fonts-recommended) and chromium for the last two steps.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-results}
 SUITE=${SUITE:-suite}
 PYTHON=${PYTHON:-python3}
 SPECS=${SPECS:-"quickstart paper_digits_demo"}
+OUT=${OUT:-docs/examples}
 
 for name in $SPECS; do
     spec=specs/$name.toml
-    out=docs/examples/$name
+    out=$OUT/$name
     rm -rf "$out" && mkdir -p "$out"
     $SUITE run "$spec" --results "$RESULTS"
     $SUITE report "$spec" --results "$RESULTS" --format markdown --out "$out/report.md"
     $SUITE report "$spec" --results "$RESULTS" --format csv --out "$out/report.csv"
+    for table in runs curves flips layers; do
+        $SUITE export "$spec" --results "$RESULTS" --table "$table" --out "$out/csv/$table.csv"
+    done
     $SUITE report "$spec" --results "$RESULTS" --format html --out "$out/report.html"
     $SUITE report "$spec" --results "$RESULTS" --format latex --out "$out/tables.tex" \
         --figures "$out/figures"
