@@ -239,3 +239,19 @@ def test_the_digits_demo_is_a_small_paper_layout():
     cells = expand(spec)
     assert len(cells) == 2 * (1 + 6 * 2) and spec.seeds == (0, 1)
     assert {c.model for c in cells} == {"mlp", "small_cnn"} and {c.dataset for c in cells} == {"digits"}
+
+
+def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results(tmp_path):
+    spec = load_spec(SPECS / "cifar10_cpu.toml")
+    cells = expand(spec)
+    assert {c.method for c in cells} == {"dense", "dpf", "snip", "sm", "dsr", "oneshot", "incremental"}
+    assert len(spec.seeds) >= 2 and {c.model for c in cells} == {"resnet20"}
+    recipe = cells[0].train
+    assert recipe.milestones == (0.5, 0.75) and recipe.warmup == pytest.approx(5 / 300)
+    # docs/results was rendered from this store: every run of the spec as it is now is
+    # in it, so a change of the grid or the recipe (new cell ids) shows up here
+    store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
+    res = invoke("plan", SPECS / "cifar10_cpu.toml", "--summary", "--results", store)
+    assert res.exit_code == 0, res.output
+    runs = len(cells) * len(spec.seeds)
+    assert f"= {runs} runs: {runs} done, 0 failed" in res.output
