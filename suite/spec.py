@@ -226,7 +226,7 @@ def _recipe(table: Mapping[str, Any], where: str, base: TrainRecipe) -> TrainRec
     table = dict(table)
     preset = table.pop("recipe", None)
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise SpecError(f"{where}.recipe = {preset!r} is not a known recipe"
                             f"{did_you_mean(str(preset), list(PRESETS))}; known recipes: "
                             f"{', '.join(PRESETS)}")

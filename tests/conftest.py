@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The gate (tox's default envs) draws the same hypothesis examples on every run, so a
+# red CI always means a change broke something; `tox -e fuzz` draws new ones each time.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 TINY_SPEC = textwrap.dedent("""
     [suite]

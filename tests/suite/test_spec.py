@@ -137,6 +137,12 @@ def test_unknown_preset_lists_known():
     assert "resnet_cifar" in msg and "train.recipe" in msg
 
 
+@pytest.mark.parametrize("value", ["[]", "3", "{a = 1}"])
+def test_a_preset_that_is_not_a_name_is_refused(value):
+    msg = spec_error(BASE + f"[train]\nrecipe = {value}\n")
+    assert "train.recipe" in msg and "is not a known recipe" in msg and "resnet_cifar" in msg
+
+
 def test_int_and_float_coerce_to_the_same_value():
     a = parse_spec(BASE + "[train]\nlr = 1\n")
     b = parse_spec(BASE + "[train]\nlr = 1.0\n")
