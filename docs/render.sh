@@ -6,6 +6,8 @@
 #   docs/render.sh                          # docs/examples: the quickstart and the digits demo
 #   RESULTS=/tmp/store docs/render.sh
 #   SPECS=cifar10_cpu OUT=docs/results docs/render.sh   # the CIFAR-10 grid (about 2 h to run)
+#   RUN=no RESULTS=docs/results/store SPECS=cifar10_cpu OUT=docs/results docs/render.sh
+#                                           # render only: no `suite run`, the store untouched
 #
 # Needs pdflatex (texlive-latex-base, texlive-latex-recommended,
 # texlive-fonts-recommended) and chromium for the last two steps.
@@ -16,12 +18,15 @@ SUITE=${SUITE:-suite}
 PYTHON=${PYTHON:-python3}
 SPECS=${SPECS:-"quickstart paper_digits_demo"}
 OUT=${OUT:-docs/examples}
+RUN=${RUN:-yes}
 
 for name in $SPECS; do
     spec=specs/$name.toml
     out=$OUT/$name
     rm -rf "$out" && mkdir -p "$out"
-    $SUITE run "$spec" --results "$RESULTS"
+    if [ "$RUN" != no ]; then
+        $SUITE run "$spec" --results "$RESULTS"
+    fi
     $SUITE report "$spec" --results "$RESULTS" --format markdown --out "$out/report.md"
     $SUITE report "$spec" --results "$RESULTS" --format csv --out "$out/report.csv"
     for table in runs curves flips layers; do
@@ -42,7 +47,7 @@ for name in $SPECS; do
         --disable-background-networking --disable-component-update --disable-sync \
         --user-data-dir="$profile" --hide-scrollbars --force-device-scale-factor=1 \
         --window-size=1400,6000 --screenshot="$out/report-html.png" \
-        "file://$PWD/$out/report.html" 2>/dev/null
+        "file://$(realpath "$out")/report.html" 2>/dev/null
     rm -rf "$profile"
     $PYTHON - "$out/report-html.png" <<'PY'
 import sys
