@@ -53,15 +53,20 @@ class GridProgress:
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total, self.finished = total, 0
         self.started = time.monotonic()
+        self.ran, self.ran_seconds = 0, 0.0  # the runs this process trained, and their time
+        self.run_started: float | None = None
+        self.runners = 1
         self.bar = (tqdm(total=total, desc="runs", unit="run", position=0, file=self.stream,
                          dynamic_ncols=True) if self.interactive else None)
         self.run = RunProgress(self.stream, self.interactive)
 
     def eta(self) -> str:
-        if not self.finished:
+        """Time left: the mean time of the runs trained here, times the runs left, shared
+        among ``runners`` (the runners working on the same store, this one included)."""
+        if not self.ran:
             return "unknown"
-        per_run = (time.monotonic() - self.started) / self.finished
-        return _fmt_seconds(per_run * (self.total - self.finished))
+        per_run = self.ran_seconds / self.ran
+        return _fmt_seconds(per_run * (self.total - self.finished) / max(self.runners, 1))
 
     def message(self, line: str) -> None:
         if self.bar is not None:
@@ -70,11 +75,20 @@ class GridProgress:
             print(line, file=self.stream, flush=True)
 
     def begin(self, label: str) -> None:
+        self.run_started = time.monotonic()
         if self.bar is None:
             self.message(f"[{self.finished + 1}/{self.total}] {label} ...")
 
-    def end(self, label: str, outcome: str) -> None:
+    def end(self, label: str, outcome: str, runners: int | None = None) -> None:
+        """One run is over (trained here if :meth:`begin` was called for it); ``runners``
+        is how many runners share the rest of the grid, when known."""
         self.finished += 1
+        if self.run_started is not None:
+            self.ran += 1
+            self.ran_seconds += time.monotonic() - self.run_started
+            self.run_started = None
+        if runners is not None:
+            self.runners = runners
         if self.bar is not None:
             self.bar.update(1)
             self.message(f"{label}: {outcome}")

@@ -187,6 +187,10 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
         return summary
     owner = owner_id()
     progress = GridProgress(len(todo), progress_stream)
+
+    def runners() -> int:  # the others working on this store now, and this one
+        return len(store.active_owners(STALE_AFTER_SECONDS) - {owner}) + 1
+
     try:
         for r in todo:
             if interrupt.requested():
@@ -194,7 +198,7 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
             if not store.claim(r.cell.id, r.seed, owner, retry_failed=retry_failed,
                                stale_after=STALE_AFTER_SECONDS):
                 summary.held_elsewhere += 1
-                progress.end(r.label, "taken by another runner")
+                progress.end(r.label, "taken by another runner", runners())
                 continue
             progress.begin(r.label)
             summary.ran += 1
@@ -217,19 +221,19 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
                 error, record = _failure_record(r, exc)
                 store.finish(r.cell.id, r.seed, owner, "failed", record, error)
                 summary.failed.append(f"{r.label}: {error}")
-                progress.end(r.label, f"FAILED ({error})")
+                progress.end(r.label, f"FAILED ({error})", runners())
                 continue
             except Exception as exc:  # noqa: BLE001 - every failure is recorded, the grid goes on
                 error, record = _failure_record(r, exc)
                 store.finish(r.cell.id, r.seed, owner, "failed", record, error)
                 summary.failed.append(f"{r.label}: {error}")
-                progress.end(r.label, f"FAILED ({error})")
+                progress.end(r.label, f"FAILED ({error})", runners())
                 continue
             store.finish(r.cell.id, r.seed, owner, "done", result)
             summary.done += 1
             m = result["metrics"]
             progress.end(r.label, f"top1 {m['top1']:.2f}% sparsity "
-                                  f"{result['sparsity']['overall']:.3f}")
+                                  f"{result['sparsity']['overall']:.3f}", runners())
     finally:
         progress.close()
     return summary

@@ -195,6 +195,14 @@ class Store:
             "result FROM runs")
         return {(r[0], r[1]): self._row(r) for r in rows}
 
+    def active_owners(self, fresh_within: float) -> set[str]:
+        """The owners of running claims whose heartbeat is at most ``fresh_within``
+        seconds old: the runners working on this store now."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT owner FROM runs WHERE status='running' AND heartbeat >= ?",
+            (time.time() - fresh_within,))
+        return {r[0] for r in rows if r[0]}
+
     @staticmethod
     def _row(r: tuple) -> RunRow:
         return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],

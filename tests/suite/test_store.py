@@ -48,6 +48,21 @@ def test_claims_are_exclusive_until_stale_or_failed(tmp_path):
     assert store.run("c", 0).attempts == 3
 
 
+def test_active_owners_are_the_fresh_running_claims(tmp_path):
+    store = Store(tmp_path)
+    assert store.active_owners(300) == set()
+    store.claim("c", 0, "a")
+    store.claim("c", 1, "a")
+    store.claim("d", 0, "b")
+    store.claim("e", 0, "gone")
+    store.claim("f", 0, "done")
+    store.finish("f", 0, "done", "done", {"format": "x"})
+    with store._write() as c:  # a heartbeat ten minutes old
+        c.execute("UPDATE runs SET heartbeat=? WHERE owner='gone'", (time.time() - 600,))
+    assert store.active_owners(300) == {"a", "b"}
+    assert store.active_owners(3600) == {"a", "b", "gone"}
+
+
 def test_release_makes_pending_again(tmp_path):
     store = Store(tmp_path)
     store.claim("c", 1, "a")
