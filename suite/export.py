@@ -17,61 +17,21 @@ model, dataset, target sparsity, seed):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
 
 from suite import report
-from suite.result import check_format
 from suite.spec import Spec
 from suite.store import Store
 
-KEY_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed"]
-RUN_COLUMNS = KEY_COLUMNS + [
-    "status", "attempts", "top1", "best_top1", "top5", "test_loss", "train_loss",
-    "achieved_sparsity", "off_target", "params_total", "params_kept", "macs_total", "macs_kept",
-    "wall_seconds", "train_seconds", "images_per_second", "started", "finished",
-    "git_commit", "device", "device_name", "threads", "host",
-    "data_layout", "data_root", "data_fingerprint", "error"]
+KEY_COLUMNS = report.KEY_COLUMNS
+RUN_COLUMNS = report.RUN_COLUMNS
 LAYER_COLUMNS = KEY_COLUMNS + ["layer", "achieved_sparsity"]
-
-
-INTEGER_COLUMNS = ["seed", "attempts", "params_total", "params_kept", "macs_total", "macs_kept",
-                   "threads"]
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if not timestamp:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
 def runs(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per (cell, seed) that ``spec`` declares, stored or not."""
-    stored = store.runs() if store is not None else {}
-    rows = []
-    for cell, seed in report.declared_runs(spec):
-        run = stored.get((cell.id, seed))
-        row: dict[str, Any] = {**report.run_key(spec, cell, seed),
-                               "status": run.status if run else "pending",
-                               "attempts": run.attempts if run else 0}
-        if run is not None:
-            row.update(started=_iso(run.started), finished=_iso(run.finished), error=run.error)
-        if run is not None and run.status == "done" and run.result:
-            record = check_format(run.result)
-            m, s = record["metrics"], record["sparsity"]
-            timing, prov = record.get("timing", {}), record.get("provenance", {})
-            row.update({k: m.get(k) for k in ("top1", "best_top1", "top5", "test_loss", "train_loss")})
-            row.update(achieved_sparsity=s["overall"], off_target=bool(s["off_target"]),
-                       **{k: s.get(k) for k in ("params_total", "params_kept", "macs_total", "macs_kept")})
-            row.update({k: timing.get(k) for k in ("wall_seconds", "train_seconds", "images_per_second")})
-            row.update({k: prov.get(k) for k in ("git_commit", "device", "device_name", "threads", "host")})
-            row.update({f"data_{k}": v for k, v in (prov.get("data") or {}).items()
-                        if f"data_{k}" in RUN_COLUMNS})
-        rows.append(row)
-    # nullable integers, so that a pending run's blanks do not turn counts into floats
-    return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
+    return report.frame(spec, store)
 
 
 def curves(spec: Spec, store: Store | None) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,18 @@ from suite.store import Store
 
 FORMATS = ("markdown", "html", "latex", "csv")
 _TEMPLATE_FOR = {"markdown": "report.md.j2", "html": "report.html.j2", "latex": "report.tex.j2"}
-COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "status",
-           "top1", "top5", "best_top1", "achieved_sparsity", "off_target", "error", "wall_seconds",
-           "params_total"]
-CURVE_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "epoch",
-                 "train_loss", "top1", "lr", "mask_sparsity"]
-FLIP_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed", "step",
-                "flip_ratio"]
+#: The columns that name one run, first in every per-run table.
+KEY_COLUMNS = ["spec", "cell_id", "method", "model", "dataset", "sparsity", "seed"]
+RUN_COLUMNS = KEY_COLUMNS + [
+    "status", "attempts", "top1", "best_top1", "top5", "test_loss", "train_loss",
+    "achieved_sparsity", "off_target", "params_total", "params_kept", "macs_total", "macs_kept",
+    "wall_seconds", "train_seconds", "images_per_second", "started", "finished",
+    "git_commit", "device", "device_name", "threads", "host",
+    "data_layout", "data_root", "data_fingerprint", "error"]
+INTEGER_COLUMNS = ["seed", "attempts", "params_total", "params_kept", "macs_total", "macs_kept",
+                   "threads"]
+CURVE_COLUMNS = KEY_COLUMNS + ["epoch", "train_loss", "top1", "lr", "mask_sparsity"]
+FLIP_COLUMNS = KEY_COLUMNS + ["step", "flip_ratio"]
 
 #: Names as printed in the paper-style tables and figures; ``[report.labels]`` overrides.
 DEFAULT_LABELS = {
@@ -78,25 +84,39 @@ def done_records(spec: Spec, store: Store | None):
             yield cell, seed, check_format(run.result)
 
 
+def _iso(timestamp: float | None) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+
+
 def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
-    """One row per (cell, seed) the spec declares, with its status and metrics."""
+    """One row per (cell, seed) the spec declares, stored or not (``RUN_COLUMNS``): its
+    status, metrics, sparsity, timing and provenance. Tables summarize it; ``suite
+    export --table runs`` writes it."""
     stored = store.runs() if store is not None else {}
     rows = []
     for cell, seed in declared_runs(spec):
         run = stored.get((cell.id, seed))
-        row: dict[str, Any] = {**run_key(spec, cell, seed), "status": run.status if run else "pending"}
+        row: dict[str, Any] = {**run_key(spec, cell, seed),
+                               "status": run.status if run else "pending",
+                               "attempts": run.attempts if run else 0}
+        if run is not None:
+            row.update(started=_iso(run.started), finished=_iso(run.finished), error=run.error)
         if run is not None and run.status == "done" and run.result:
-            result = check_format(run.result)
-            m = result["metrics"]
-            row.update(top1=m["top1"], top5=m.get("top5"), best_top1=m["best_top1"],
-                       achieved_sparsity=result["sparsity"]["overall"],
-                       off_target=bool(result["sparsity"]["off_target"]),
-                       wall_seconds=result["timing"]["wall_seconds"],
-                       params_total=result["sparsity"].get("params_total"))
-        elif run is not None and run.status == "failed":
-            row["error"] = run.error
+            record = check_format(run.result)
+            m, s = record["metrics"], record["sparsity"]
+            timing, prov = record.get("timing", {}), record.get("provenance", {})
+            row.update({k: m.get(k) for k in ("top1", "best_top1", "top5", "test_loss", "train_loss")})
+            row.update(achieved_sparsity=s["overall"], off_target=bool(s["off_target"]),
+                       **{k: s.get(k) for k in ("params_total", "params_kept", "macs_total", "macs_kept")})
+            row.update({k: timing.get(k) for k in ("wall_seconds", "train_seconds", "images_per_second")})
+            row.update({k: prov.get(k) for k in ("git_commit", "device", "device_name", "threads", "host")})
+            row.update({f"data_{k}": v for k, v in (prov.get("data") or {}).items()
+                        if f"data_{k}" in RUN_COLUMNS})
         rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    # nullable integers, so that a pending run's blanks do not turn counts into floats
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
 
 
 def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
