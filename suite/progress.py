@@ -52,7 +52,6 @@ class GridProgress:
         self.stream = stream or sys.stderr
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total, self.finished = total, 0
-        self.started = time.monotonic()
         self.ran, self.ran_seconds = 0, 0.0  # the runs this process trained, and their time
         self.run_started: float | None = None
         self.runners = 1
