@@ -18,7 +18,8 @@ new masks with :meth:`Method.set_masks`. How masks act is the ``mask_mode``:
 
 - ``"none"``: no masks (dense).
 - ``"hard"``: pruned weights are zero and get no update (gradients are masked, weights
-  re-masked after the step, momentum cleared where a mask turns off).
+  re-masked after the step, momentum cleared where a mask turns off unless the method
+  says ``zero_pruned_momentum = False``).
 - ``"feedback"`` (DPF): dense weights are kept; forward and backward see ``w * m``; the
   gradient goes straight through to the dense ``w``, so pruned coordinates keep moving
   and can return when the mask is recomputed.
@@ -76,6 +77,10 @@ class Method:
     mask_mode: ClassVar[MaskMode] = "hard"
     #: True when masks change during training; flip ratios are then recorded.
     moves_mask: ClassVar[bool] = False
+    #: Hard mode: whether installing masks also zeroes the momentum where they are off.
+    #: Sparse momentum keeps it (its gradients stay dense: the momentum of missing
+    #: weights is what it regrows by).
+    zero_pruned_momentum: ClassVar[bool] = True
 
     def __init__(self, options: Any, ctx: MethodContext) -> None:
         self.options = options
@@ -131,11 +136,12 @@ class Method:
     # ----- mechanics called by backends ------------------------------------------------
     @torch.no_grad()
     def _apply_hard(self, optimizer: torch.optim.Optimizer | None) -> None:
-        """Zero pruned weights and their momentum (regrown weights start from zero)."""
+        """Zero pruned weights (regrown weights start from zero) and, unless the method
+        keeps it (``zero_pruned_momentum``), their momentum."""
         for name, mask in self.masks.items():
             p = self._params[name]
             p.mul_(mask.to(p.device))
-            if optimizer is not None:
+            if optimizer is not None and self.zero_pruned_momentum:
                 buf = optimizer.state.get(p, {}).get("momentum_buffer")
                 if buf is not None:
                     buf.mul_(mask.to(buf.device))

@@ -53,6 +53,22 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int] | None =
     return parts
 
 
+def apportion_spill_equally(total: int, weights: Sequence[float], caps: Sequence[int]) -> list[int]:
+    """Split ``total`` in proportion to ``weights``; what a share holds beyond its cap is
+    shared equally among the parts that still have room (water filling, so a part
+    that fills up passes its surplus on again).
+
+    :func:`apportion` re-shares a surplus in proportion to the weights instead. Raises
+    ValueError when the caps cannot hold ``total``.
+    """
+    if total > sum(caps):
+        raise ValueError(f"cannot place {total} in layers that hold only {sum(caps)} more")
+    parts = [min(p, c) for p, c in zip(apportion(total, weights), caps, strict=True)]
+    room = [c - p for p, c in zip(parts, caps, strict=True)]
+    extra = apportion(total - sum(parts), [1.0] * len(parts), caps=room)
+    return [p + e for p, e in zip(parts, extra, strict=True)]
+
+
 def uniform_counts(sizes: Sequence[int], sparsity: float) -> list[int]:
     """Kept counts with the same density in every layer (as near as integers allow) and
     exactly ``kept_count(sum(sizes), sparsity)`` in all."""

@@ -3,16 +3,18 @@
 :class:`DropGrow` starts from a random mask at the target density (per-layer counts
 from :mod:`methods.distributions`) and, whenever :meth:`due`, drops some active
 weights (:meth:`DropGrow.drop`, *what to remove*) and grows the same number back:
-:meth:`DropGrow.grow_weights` shares them across layers (*how much per layer*, capped
-by each layer's free slots) and :meth:`DropGrow.grow_scores` picks the positions
-(*where*). Grown weights start at zero; the number of active weights never changes,
-so the target sparsity holds throughout. Sparse momentum and DSR are subclasses.
+:meth:`DropGrow.grow_counts` shares them across layers (*how much per layer*, capped
+by each layer's free slots; by default in proportion to :meth:`DropGrow.grow_weights`)
+and :meth:`DropGrow.grow_scores` picks the positions (*where*; with ``regrow_dropped``
+false, never where this update dropped a weight, unless nothing else is free). Grown
+weights start at zero; the number of active weights never changes, so the target
+sparsity holds throughout. Sparse momentum and DSR are subclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -30,10 +32,13 @@ class DropGrowOptions(LayerOptions):
 
 
 class DropGrow(MaskUpdater):
-    """Random initial mask, then rewiring by drop / grow_weights / grow_scores."""
+    """Random initial mask, then rewiring by drop / grow_counts / grow_scores."""
 
     mask_mode = "hard"
     moves_mask = True
+    #: Whether a position dropped by an update may be grown again by the same update.
+    #: If not, it is grown only when no other free position is left anywhere.
+    regrow_dropped: ClassVar[bool] = True
 
     def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
         shapes = {n: p.shape for n, p in self._params.items()}
@@ -52,23 +57,46 @@ class DropGrow(MaskUpdater):
         """Per layer, the weight of its share of the regrown count."""
         raise NotImplementedError
 
+    def grow_counts(self, removed: int, kept: dict[str, torch.Tensor], free: list[int],
+                    optimizer: torch.optim.Optimizer) -> list[int]:
+        """Per layer, how many of the ``removed`` weights it regrows, at most ``free[i]``:
+        by default in proportion to :meth:`grow_weights`, a capped layer's surplus
+        shared again in the same proportions."""
+        return apportion(removed, self.grow_weights(kept, optimizer), caps=free)
+
     def grow_scores(self, name: str, generator: torch.Generator,
                     optimizer: torch.optim.Optimizer) -> torch.Tensor:
         """Non-negative scores of layer ``name``'s positions; the best free ones are grown.
         ``generator`` is this update's (seed, step) generator, shared by the layers in order."""
         raise NotImplementedError
 
+    def counts(self, removed: int, kept: dict[str, torch.Tensor], dropped: dict[str, torch.Tensor],
+               optimizer: torch.optim.Optimizer) -> list[int]:
+        """How many weights each layer regrows, so that exactly ``removed`` come back."""
+        dropped_n = [int(d.count_nonzero()) for d in dropped.values()]
+        free = [k.numel() - int(k.count_nonzero()) for k in kept.values()]
+        if self.regrow_dropped:
+            return self.grow_counts(removed, kept, free, optimizer)
+        fresh = [f - d for f, d in zip(free, dropped_n, strict=True)]
+        if sum(fresh) >= removed:
+            return self.grow_counts(removed, kept, fresh, optimizer)
+        # too full: every other free position first, the rest where weights were dropped
+        rest = self.grow_counts(removed - sum(fresh), kept, dropped_n, optimizer)
+        return [f + r for f, r in zip(fresh, rest, strict=True)]
+
     @torch.no_grad()
     def update(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         names = list(self.masks)
         kept = self.drop(step, optimizer)
-        alive = [int(kept[n].count_nonzero()) for n in names]
-        removed = sum(int(self.masks[n].count_nonzero()) for n in names) - sum(alive)
-        free = [kept[n].numel() - a for n, a in zip(names, alive, strict=True)]
-        counts = apportion(removed, self.grow_weights(kept, optimizer), caps=free)
+        dropped = {n: self.masks[n] & ~kept[n] for n in names}
+        removed = sum(int(d.count_nonzero()) for d in dropped.values())
+        counts = self.counts(removed, kept, dropped, optimizer)
         new, generator = {}, self.generator(step)
         for name, count in zip(names, counts, strict=True):
             self._params[name].mul_(kept[name])  # dropped weights are zero, so regrown ones start at 0
-            scores = torch.where(kept[name], -1.0, self.grow_scores(name, generator, optimizer).float())
+            scores = self.grow_scores(name, generator, optimizer).float()
+            if not self.regrow_dropped:  # below every other free position
+                scores = torch.where(dropped[name], -1.0, scores)
+            scores = torch.where(kept[name], -2.0, scores)  # never: already active
             new[name] = kept[name] | topk_masks({name: scores}, count)[name]
         self.set_masks(new, optimizer, step)

@@ -22,20 +22,34 @@ from suite.errors import SuiteError
 CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+#: Module names that mark a residual block's projection path (CIFAR ResNets with
+#: ``shortcut = "B"`` and WideResNets: ``shortcut``; torchvision's ResNets: ``downsample``).
+SHORTCUT_NAMES = frozenset({"shortcut", "downsample"})
+
+
 @dataclass(frozen=True)
 class LayerOptions:
     """Which weights a method prunes: those of conv and linear layers (never biases or
-    normalization layers), minus the first conv (``exclude_first_conv``) and the last
-    linear layer, the classifier (``exclude_last_linear``), when asked."""
+    normalization layers), minus the first conv (``exclude_first_conv``), the last
+    linear layer, the classifier (``exclude_last_linear``), and the convs of residual
+    shortcuts (``exclude_shortcuts``: modules under a ``shortcut`` or ``downsample``),
+    when asked."""
 
     exclude_first_conv: bool = False
     exclude_last_linear: bool = False
+    exclude_shortcuts: bool = False
+
+
+def is_shortcut(module_name: str) -> bool:
+    """Whether ``module_name`` lies on a residual shortcut (a component in SHORTCUT_NAMES)."""
+    return any(part in SHORTCUT_NAMES for part in module_name.split("."))
 
 
 def prunable_layers(model: nn.Module, *, exclude_first_conv: bool = False,
-                    exclude_last_linear: bool = False) -> dict[str, nn.Parameter]:
+                    exclude_last_linear: bool = False,
+                    exclude_shortcuts: bool = False) -> dict[str, nn.Parameter]:
     """Conv and linear weights of ``model`` by name, in module order, minus the first
-    conv and/or the last linear layer (if the model has one)."""
+    conv, the last linear layer (if the model has one) and/or the shortcut convs."""
     params = default_prunable(model)
     convs = [n for n, m in model.named_modules() if isinstance(m, CONV)]
     linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -44,6 +58,8 @@ def prunable_layers(model: nn.Module, *, exclude_first_conv: bool = False,
         drop.add(convs[0])
     if exclude_last_linear and linears:
         drop.add(linears[-1])
+    if exclude_shortcuts:
+        drop.update(n for n in convs if is_shortcut(n))
     drop_keys = {f"{n}.weight" if n else "weight" for n in drop}
     return {k: p for k, p in params.items() if k not in drop_keys}
 
@@ -55,12 +71,17 @@ class MaskUpdater(Method):
     def prunable(self, model: nn.Module) -> dict[str, nn.Parameter]:
         o = self.options
         params = prunable_layers(model, exclude_first_conv=o.exclude_first_conv,
-                                 exclude_last_linear=o.exclude_last_linear)
+                                 exclude_last_linear=self.excludes_classifier(model),
+                                 exclude_shortcuts=o.exclude_shortcuts)
         if not params:
             raise SuiteError(f"method {self.name!r} finds no prunable weights in this model "
                              "after its exclusions; set exclude_first_conv / exclude_last_linear "
-                             "to false")
+                             "/ exclude_shortcuts to false")
         return params
+
+    def excludes_classifier(self, model: nn.Module) -> bool:
+        """Whether the last linear layer of ``model`` stays dense (``exclude_last_linear``)."""
+        return bool(self.options.exclude_last_linear)
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from methods.distributions import apportion, erdos_renyi_counts, uniform_counts
+from methods.distributions import apportion, apportion_spill_equally, erdos_renyi_counts, uniform_counts
 
 
 def test_apportion_proportional_with_largest_remainder():
@@ -29,15 +29,28 @@ def test_apportion_zero_weights_share_equally_and_impossible_totals_fail():
         apportion(7, [1, 1], caps=[3, 3])
 
 
+def test_spill_equally_shares_a_capped_surplus_equally():
+    # 100 * (8, 1, 1) / 10 = 80, 10, 10; layer 0 holds 20: its 60 go 30 and 30 to the others
+    assert apportion_spill_equally(100, [8, 1, 1], caps=[20, 100, 100]) == [20, 40, 40]
+    # 12 * (6, 3, 1) / 10 = 7.2, 3.6, 1.2 -> 7, 4, 1; layer 0 holds 3: 4 over, 2 and 2
+    # (apportion would give 4 : 2 by weight); a part that fills up passes its surplus on
+    assert apportion_spill_equally(12, [6, 3, 1], caps=[3, 20, 20]) == [3, 6, 3]
+    assert apportion(12, [6, 3, 1], caps=[3, 20, 20]) == [3, 7, 2]
+    assert apportion_spill_equally(12, [6, 3, 1], caps=[3, 5, 20]) == [3, 5, 4]
+    with pytest.raises(ValueError, match="hold only"):
+        apportion_spill_equally(7, [1, 1], caps=[3, 3])
+
+
 @given(total=st.integers(0, 500), weights=st.lists(st.floats(0, 10), min_size=1, max_size=8),
        caps=st.lists(st.integers(0, 200), min_size=8, max_size=8))
 def test_apportion_sums_exactly_within_caps(total, weights, caps):
     caps = caps[:len(weights)]
     if total > sum(caps):
         total = sum(caps)
-    parts = apportion(total, weights, caps)
-    assert sum(parts) == total
-    assert all(0 <= p <= c for p, c in zip(parts, caps, strict=True))
+    for split in (apportion, apportion_spill_equally):
+        parts = split(total, weights, caps)
+        assert sum(parts) == total
+        assert all(0 <= p <= c for p, c in zip(parts, caps, strict=True))
 
 
 def test_uniform_counts_same_density_and_exact_total():

@@ -24,7 +24,23 @@ def test_prunable_layers_and_exclusions():
     assert list(prunable_layers(mlp, exclude_first_conv=True)) == ["0.weight", "1.weight"]
 
 
+class Block(nn.Module):
+    """A residual block's layers: two convs and a projection under ``shortcut``."""
+
+    def __init__(self, name: str = "shortcut") -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(4, 8, 3), nn.Conv2d(8, 8, 3)
+        self.add_module(name, nn.Sequential(nn.Conv2d(4, 8, 1), nn.BatchNorm2d(8)))
+
+
+def test_shortcut_convs_can_be_excluded():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), Block(), Block("downsample"), nn.Linear(8, 2))
+    assert len(prunable_layers(model)) == 8
+    assert list(prunable_layers(model, exclude_shortcuts=True)) == [
+        "0.weight", "1.conv1.weight", "1.conv2.weight", "2.conv1.weight", "2.conv2.weight", "3.weight"]
+
+
 def test_nothing_left_to_prune_is_a_clear_error(toy):
-    dsr = toy.method("dsr", toy.ctx())  # excludes the classifier by default
+    dsr = toy.method("dsr", toy.ctx(), exclude_last_linear=True)
     with pytest.raises(SuiteError, match="exclude_last_linear"):
         dsr.bind(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))

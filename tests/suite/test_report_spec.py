@@ -3,16 +3,20 @@ compute estimate, and the paper's specs."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from methods import METHODS
 from suite.cli import main
 from suite.collection import load_specs
 from suite.errors import SpecError
 from suite.estimate import estimate, run_cost
-from suite.grid import expand
+from suite.grid import cell_id, expand
 from suite.spec import load_spec, parse_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -241,17 +245,37 @@ def test_the_digits_demo_is_a_small_paper_layout():
     assert {c.model for c in cells} == {"mlp", "small_cnn"} and {c.dataset for c in cells} == {"digits"}
 
 
-def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results(tmp_path):
+def stored_runs(db: Path) -> dict[tuple[str, int], dict]:
+    """The canonical cell of every finished run in a committed SQLite store, read from the
+    file as it was committed (read-only; never opened by the store layer, which could
+    migrate it)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        canonical = {cid: json.loads(text) for cid, text in conn.execute("SELECT id, canonical FROM cells")}
+        rows = conn.execute("SELECT cell_id, seed FROM runs WHERE status = 'done'").fetchall()
+    return {(cid, seed): canonical[cid] for cid, seed in rows}
+
+
+def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     spec = load_spec(SPECS / "cifar10_cpu.toml")
     cells = expand(spec)
     assert {c.method for c in cells} == {"dense", "dpf", "snip", "sm", "dsr", "oneshot", "incremental"}
     assert len(spec.seeds) >= 2 and {c.model for c in cells} == {"resnet20"}
     recipe = cells[0].train
     assert recipe.milestones == (0.5, 0.75) and recipe.warmup == pytest.approx(5 / 300)
-    # docs/results was rendered from this store: every run of the spec as it is now is
-    # in it, so a change of the grid or the recipe (new cell ids) shows up here
+    # docs/results was rendered from this store. Every stored run must be a run of a cell
+    # the spec declares now, or of an older version of one (a method whose version was
+    # bumped since): a change of the recipe, the options or the axes' values would leave
+    # stored runs outside the grid.
     store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
+    ids = {c.id for c in cells}
+    current = 0
+    for (_, seed), canonical in stored_runs(store / "suite.db").items():
+        version = METHODS.get(canonical["method"]).version
+        assert seed in spec.seeds and canonical["method_version"] <= version
+        assert cell_id({**canonical, "method_version": version}) in ids, canonical
+        current += canonical["method_version"] == version
+    # and `suite plan` counts exactly those of the current versions as done: they are reused
     res = invoke("plan", SPECS / "cifar10_cpu.toml", "--summary", "--results", store)
     assert res.exit_code == 0, res.output
     runs = len(cells) * len(spec.seeds)
-    assert f"= {runs} runs: {runs} done, 0 failed" in res.output
+    assert f"= {runs} runs: {current} done, 0 failed" in res.output
