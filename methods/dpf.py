@@ -5,6 +5,28 @@ applied to the dense one. The feedback mask mode of :mod:`methods.base` does exa
 that (forward and backward see ``w * m``, the update goes to the dense ``w``), so
 pruned weights keep moving and come back when they grow. DPF is therefore gradual
 magnitude pruning of the dense weights with a feedback mask that never stops moving.
+
+Against the paper's Algorithm 1 and its description:
+
+- every ``p`` steps the mask is recomputed from the dense weights ``w_t`` by smallest
+  magnitude, and the stochastic gradient at ``m * w_t`` updates ``w_t``: as the
+  reference. Steps count finished updates, so the mask computed after step ``t = kp``
+  is the one the gradient of iteration ``t`` sees, as in the algorithm. Its mask at
+  ``t = 0`` keeps everything at the default ``s_i = 0`` and is not computed; with
+  ``initial_sparsity`` above 0 the first ``p`` steps therefore run dense (a choice:
+  the hooks start after the first step);
+- the mask keeps being recomputed until the last step, and the model reported is
+  ``m * w``; no retraining: as the reference (``freeze_at_end`` stops the recomputation
+  at the target instead);
+- the target sparsity follows Zhu & Gupta's cubic schedule from ``s_i = 0``: as the
+  reference; its end at the second learning-rate drop is a choice, because the
+  schedule's end is not fixed by the algorithm (``schedule_end`` moves it);
+- ``p = 16`` steps: a choice (the period this method was specified with; not checked
+  against the paper's text);
+- one global threshold over all conv and linear weights: a choice, because the
+  algorithm leaves the pruning scheme open (``scope = "layer"`` is the alternative);
+- momentum and weight decay act on the dense ``w``: a choice, because Algorithm 1 is
+  written for plain SGD, and with momentum the update of ``w`` is the optimizer's.
 """
 
 from __future__ import annotations

@@ -4,6 +4,24 @@ The sparsity follows the cubic schedule from ``schedule_start`` to ``schedule_en
 every ``prune_every`` steps in between, each layer is pruned to the scheduled sparsity
 by its own magnitude threshold. Pruned weights are set to zero and never updated
 again (hard mask); masks only shrink.
+
+Against the paper's description:
+
+- the schedule ``s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n Δt))^3`` with ``s_i = 0``: as the
+  reference;
+- each layer sorted by ``|w|`` and masked up to the scheduled sparsity (one threshold
+  per layer): as the reference;
+- masked weights get no update, so masks only shrink, and they are no longer updated
+  once the target is reached: as the reference;
+- frequency Δt = 100 steps: as the reference, which found 100 to 1000 steps to make no
+  difference;
+- begin t0 = 0 and end t1 = the second learning-rate drop: a choice, because the paper
+  sets them per experiment (it warns against pruning on after the learning rate has
+  become small) and DPF uses the same window here, so the two differ only by the
+  feedback. t1 need not lie on the grid t0 + kΔt, so the last update is at t1 itself;
+- which layers: every conv and linear weight, first conv and classifier included: a
+  choice, because the paper picks the pruned layers per model, and DPF prunes the
+  same set here.
 """
 
 from __future__ import annotations

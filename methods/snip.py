@@ -3,6 +3,23 @@
 At initialization, one mini-batch: the saliency of each weight is ``|g * w|``
 (connection sensitivity), normalized by its sum over all prunable weights; the global
 top ``1 - s`` fraction is kept and the mask stays fixed for the whole of training.
+
+Against the paper's description:
+
+- connection sensitivity ``|dL/dc|`` at ``c = 1`` for a mask ``c`` on the weights, which
+  is ``|g * w|``, normalized to sum 1: as the reference;
+- one mini-batch of training data (the run's first batch, at the run's batch size),
+  before any step, through the model in training mode: as the reference;
+- one threshold over all prunable layers, first conv and classifier included: as the
+  reference (``exclude_first_conv`` / ``exclude_last_linear`` can change that);
+- the mask is fixed and pruned weights stay zero for the whole of training: as the
+  reference;
+- the saliency is taken on a copy of the model, so the batch moves no batch-norm
+  statistics: a choice, because the run's training should start from the state every
+  other method starts from;
+- the weights at initialization are the model's own (Kaiming), not the paper's
+  variance scaling: a choice, because every method of a comparison starts from the
+  same initialization.
 """
 
 from __future__ import annotations

@@ -30,6 +30,29 @@ def sparsity_of(masks) -> float:
     return 1 - sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
 
 
+def test_global_masks_of_the_dense_weights_by_hand(toy):
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.9, 0.7]]))
+        model[1].weight.copy_(torch.tensor([[0.2, -0.8, 0.05, 0.3]]))
+    dpf = toy.method("dpf", toy.ctx(sparsity=0.5, total_steps=64), schedule_end=0.25)  # t1 = 16
+    assert [t for t in range(1, 65) if dpf.due(t)] == [16, 32, 48, 64]
+    params = dpf.bind(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    dpf.update(16, opt)
+    # 6 weights, keep 3 by one threshold: 0.9, 0.8, 0.7 (a dense, b at 75%)
+    assert dpf.masks["0.weight"].tolist() == [[True, True]]
+    assert dpf.masks["1.weight"].tolist() == [[False, True, False, False]]
+    assert torch.equal(params["1.weight"].detach(), torch.tensor([[0.2, -0.8, 0.05, 0.3]]))  # dense w
+    with torch.no_grad():
+        params["1.weight"][0, 2] = 1.5  # a pruned coordinate grew (the feedback)
+    dpf.update(32, opt)
+    # keep 1.5, 0.9, 0.8: the pruned weight is back, a's 0.7 is out (and kept in w)
+    assert dpf.masks["0.weight"].tolist() == [[True, False]]
+    assert dpf.masks["1.weight"].tolist() == [[False, True, True, False]]
+    assert torch.equal(params["0.weight"].detach(), torch.tensor([[0.9, 0.7]]))
+
+
 def test_masks_follow_the_cubic_schedule_and_keep_moving_after_it(toy):
     ctx = toy.ctx(sparsity=0.8, total_steps=96, milestones=(0.25, 0.5))  # t1 = second drop = 48
     model = toy.model()

@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from methods.masks import kept_count
 from methods.schedules import cubic_sparsity
+
+T, F = True, False
+
+
+def test_layerwise_shrinking_masks_by_hand(toy):
+    # s_f = 0.75, t1 = second drop = 30, prune every 10: s_10 = 0.75 (1 - (2/3)^3) = 0.528,
+    # s_20 = 0.75 (1 - 1/27) = 0.722, s_30 = 0.75. A layer of 4 keeps round(4 (1 - s)) =
+    # 2, 1, 1 weights; a layer of 6 keeps 3, 2, 2 (2: round(1.5) rounds half up).
+    model = nn.Sequential(nn.Linear(4, 1, bias=False), nn.Linear(6, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.4, -0.1, 0.3, -0.2]]))
+        model[1].weight.copy_(torch.tensor([[0.6, 0.5, -0.4, 0.3, 0.2, -0.1]]))
+    method = toy.method("incremental", toy.ctx(sparsity=0.75, total_steps=40), prune_every=10)
+    assert [t for t in range(1, 41) if method.due(t)] == [10, 20, 30]
+    params = method.bind(model)
+    a, b = params["0.weight"], params["1.weight"]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    method.update(10, opt)
+    assert method.masks["0.weight"].tolist() == [[T, F, T, F]]
+    assert method.masks["1.weight"].tolist() == [[T, T, T, F, F, F]]
+    with torch.no_grad():
+        a[0, 2] = 0.05   # a kept weight became small: it goes next
+        b[0, 0] = 0.01
+        b[0, 5] = 9.0    # a pruned weight, however large, does not come back
+    method.update(20, opt)
+    assert method.masks["0.weight"].tolist() == [[T, F, F, F]]
+    assert method.masks["1.weight"].tolist() == [[F, T, T, F, F, F]]
+    assert b[0, 5] == 0
+    method.update(30, opt)
+    assert [int(m.sum()) for m in method.masks.values()] == [1, 2]
 
 
 def test_layerwise_schedule_shrinking_masks_and_frozen_zeros(toy):

@@ -3,8 +3,41 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from methods.masks import magnitude_masks
+
+T, F = True, False
+
+
+def two_layers() -> nn.Module:
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.5, -0.1], [0.3, -0.9]]))
+        model[1].weight.copy_(torch.tensor([[0.2, -0.7, 0.05]]))
+    return model
+
+
+def test_one_magnitude_prune_by_hand(toy):
+    ctx = toy.ctx(sparsity=0.5, total_steps=10)
+    for scope, want in [
+        # 7 weights, keep round(3.5) = 4 across both layers: 0.9, 0.7, 0.5, 0.3
+        ("global", {"0.weight": [[T, F], [T, T]], "1.weight": [[F, T, F]]}),
+        # each layer at 50%: a keeps 2 of 4 (0.9, 0.5), b round(1.5) = 2 of 3 (0.7, 0.2)
+        ("layer", {"0.weight": [[T, F], [F, T]], "1.weight": [[T, T, F]]}),
+    ]:
+        trial = two_layers()
+        method = toy.method("oneshot", ctx, scope=scope)
+        assert [t for t in range(1, 11) if method.due(t)] == [5]  # prune_at = 0.5
+        params = method.bind(trial)
+        opt = torch.optim.SGD(trial.parameters(), lr=0.1, momentum=0.9)
+        for p in params.values():
+            opt.state[p]["momentum_buffer"] = torch.ones_like(p)
+        method.update(5, opt)
+        assert {n: m.tolist() for n, m in method.masks.items()} == want, scope
+        for name, mask in method.masks.items():  # pruned weights and their momentum are zero
+            assert not params[name].detach()[~mask].any()
+            assert not opt.state[params[name]]["momentum_buffer"][~mask].any()
 
 
 def test_dense_then_one_global_prune_then_fixed(toy):
