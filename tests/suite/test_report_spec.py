@@ -259,13 +259,15 @@ def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     spec = load_spec(SPECS / "cifar10_cpu.toml")
     cells = expand(spec)
     assert {c.method for c in cells} == {"dense", "dpf", "snip", "sm", "dsr", "oneshot", "incremental"}
-    assert len(spec.seeds) >= 2 and {c.model for c in cells} == {"resnet20"}
+    assert spec.seeds == (0, 1, 2) and {c.model for c in cells} == {"resnet20"}
+    assert {c.sparsity for c in cells if c.method != "dense"} == {0.7, 0.9, 0.95}
     recipe = cells[0].train
+    assert recipe.epochs == 5
     assert recipe.milestones == (0.5, 0.75) and recipe.warmup == pytest.approx(5 / 300)
-    # docs/results was rendered from this store. Every stored run must be a run of a cell
-    # the spec declares now, or of an older version of one (a method whose version was
-    # bumped since): a change of the recipe, the options or the axes' values would leave
-    # stored runs outside the grid.
+    # docs/results was rendered from this store, which may hold an earlier, smaller grid
+    # of this spec. Every stored run must be a run of a cell the spec declares now, or of
+    # an older version of one (a method whose version was bumped since): a change of the
+    # recipe, the options or the axes' values would leave stored runs outside the grid.
     store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
     ids = {c.id for c in cells}
     current = 0
@@ -279,3 +281,4 @@ def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     assert res.exit_code == 0, res.output
     runs = len(cells) * len(spec.seeds)
     assert f"= {runs} runs: {current} done, 0 failed" in res.output
+    assert runs == 57  # the count the spec's comment gives
