@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from backends import precision as numerics
 from backends.base import BACKENDS, Backend, Progress, RunFailed
 from suite import interrupt
 from suite.errors import SuiteError
@@ -50,7 +51,8 @@ def _knob(default: Any) -> Any:
 
 @dataclass(frozen=True)
 class DeepSpeedOptions:
-    """``[backend.deepspeed]``: how a run is launched (execution knobs, not part of cell ids).
+    """``[backend.deepspeed]``: how a run is launched (execution knobs; only ``precision``
+    is part of cell ids, and only when it is not fp32).
 
     ``num_gpus``: ranks per node (the launcher's ``--num_gpus``); 0 lets the launcher
     take every GPU of each node (one rank on a machine without GPUs). On a CPU-only
@@ -58,7 +60,10 @@ class DeepSpeedOptions:
     hostfile (this machine alone without one). ``hostfile``: an MPI-style file of
     ``host slots=N`` lines. ``master_addr``/``master_port``: the rendezvous (empty / 0:
     the launcher's address and a free port). ``zero_stage``: 0, 1 or 2. ``precision``:
-    ``fp32``, ``bf16`` or ``fp16`` (mixed precision needs ZeRO stage 1 or 2).
+    ``fp32``, ``bf16``, ``fp16`` or ``auto`` with the torch backend's meaning (``auto``:
+    bf16 when every rank's device has native bf16, else fp32); bf16 and fp16 keep fp32
+    master weights in the ZeRO optimizer and need ZeRO stage 1 or 2, and so does
+    ``auto``. ``tf32``: TF32 products and convolutions on CUDA ranks.
     ``micro_batch_size``: samples per rank per forward pass; 0 means ``batch_size /
     world_size`` (no gradient accumulation). ``batchnorm``: ``sync`` normalizes with the
     statistics of the whole global batch (a step is then the torch backend's step, at
@@ -74,7 +79,8 @@ class DeepSpeedOptions:
     master_addr: str = _knob("")
     master_port: int = _knob(0)
     zero_stage: Literal[0, 1, 2] = _knob(0)
-    precision: Literal["fp32", "bf16", "fp16"] = _knob("fp32")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = _knob("fp32")
+    tf32: bool = _knob(True)
     micro_batch_size: int = _knob(0)
     batchnorm: Literal["sync", "local"] = _knob("sync")
     channels_last: bool = _knob(True)
@@ -88,7 +94,8 @@ class DeepSpeedOptions:
         if not 0 <= self.master_port <= 65535:
             return f"master_port = {self.master_port} must lie in 0..65535 (0 picks a free port)"
         if self.precision != "fp32" and self.zero_stage == 0:
-            return (f"precision = {self.precision!r} needs zero_stage = 1 or 2: DeepSpeed's stage-0 "
+            picks = " (which may pick bf16)" if self.precision == "auto" else ""
+            return (f"precision = {self.precision!r}{picks} needs zero_stage = 1 or 2: DeepSpeed's stage-0 "
                     "mixed-precision optimizers keep fp32 master copies that masks cannot reach; "
                     "stage 1 keeps the same weights on every rank and only partitions the "
                     "optimizer state")
@@ -250,6 +257,7 @@ class DeepSpeedBackend(Backend):
         problem = self.options.validate()  # options made in code skip the spec's check
         if problem:
             raise SuiteError(f"[backend.deepspeed] {problem}")
+        numerics.check_cell(cell, self.options.precision, self.name)
         world = self.options.world_size()
         if world:
             check_batch(cell.train.batch_size, world, self.options.micro_batch_size)

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from backends.artifacts import atomic_save
 from backends.base import NullProgress, RunFailed
 from backends.deepspeed_backend import (
     INTERRUPTED,
@@ -38,7 +39,7 @@ from backends.deepspeed_backend import (
 from backends.deepspeed_batchnorm import convert_batchnorm
 from backends.deepspeed_data import rank_loaders
 from backends.deepspeed_master import DirectMaster, PartitionedMaster, mask_checksum
-from backends.training import Trainer, atomic_save
+from backends.training import Trainer
 from suite import interrupt
 from suite.data import create_dataset
 from suite.recipes import lr_at
@@ -91,7 +92,8 @@ class DeepSpeedTrainer(Trainer):
 
     def __init__(self, cell: Any, seed: int, run_dir: Path, device: torch.device,
                  options: DeepSpeedOptions, job_dir: Path) -> None:
-        super().__init__(cell, seed, run_dir, device, channels_last=options.channels_last)
+        super().__init__(cell, seed, run_dir, device, channels_last=options.channels_last,
+                         tf32=options.tf32)
         self.options, self.job_dir = options, job_dir
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
@@ -106,7 +108,7 @@ class DeepSpeedTrainer(Trainer):
         recipe, o = self.cell.train, self.options
         self.rank_batch, self.accumulation = check_batch(recipe.batch_size, self.world, o.micro_batch_size)
         self.micro_batch = self.rank_batch // self.accumulation
-        self.model = convert_batchnorm(self.model, o.batchnorm, self.device, o.precision != "fp32")
+        self.model = convert_batchnorm(self.model, o.batchnorm, self.device, self.precision != "fp32")
         if not self.checkpoint_path.exists():
             # The method's setup (SNIP backpropagates a batch) runs on the bare module and
             # the global first batch, identical on every rank, before DeepSpeed attaches
@@ -129,6 +131,16 @@ class DeepSpeedTrainer(Trainer):
             seed=self.seed, device=self.device, channels_last=self.channels_last, rank=self.rank,
             world=self.world)
 
+    def resolve_precision(self) -> str:
+        """The shared resolution, agreed on by all ranks: ``auto`` is bf16 only when it is
+        bf16 on every rank (the engine's precision must be the same everywhere)."""
+        mine = super().resolve_precision()
+        if self.requested_precision != "auto":
+            return mine
+        flag = torch.tensor([1.0 if mine == "bf16" else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return "bf16" if float(flag) > 0 else "fp32"
+
     def setup_method(self) -> None:
         """Done in :meth:`build`, before the engine existed."""
 
@@ -140,8 +152,8 @@ class DeepSpeedTrainer(Trainer):
             "gradient_accumulation_steps": self.accumulation,
             "zero_optimization": {"stage": o.zero_stage},
             "zero_allow_untested_optimizer": True,  # torch SGD, the paper's optimizer
-            "bf16": {"enabled": o.precision == "bf16"},
-            "fp16": {"enabled": o.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
+            "bf16": {"enabled": self.precision == "bf16"},
+            "fp16": {"enabled": self.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
             "gradient_clipping": 0.0,
             "steps_per_print": 2**31 - 1,
             "wall_clock_breakdown": False,
@@ -306,7 +318,7 @@ class DeepSpeedTrainer(Trainer):
         record["provenance"]["backend"] = "deepspeed"
         record["provenance"]["deepspeed_run"] = {
             "world_size": self.world, "zero_stage": self.options.zero_stage,
-            "precision": self.options.precision, "batchnorm": self.options.batchnorm,
+            "precision": self.precision, "batchnorm": self.options.batchnorm,
             "batch_per_rank": self.rank_batch,
             "micro_batch": self.micro_batch, "gradient_accumulation": self.accumulation,
             "comm_backend": dist.get_backend()}

@@ -3,13 +3,17 @@ checkpoint every epoch, resume, and assemble the result record.
 
 A backend subclasses :class:`Trainer` to change how a step is executed (DeepSpeed wraps
 the model in an engine); the method cycle and the bookkeeping stay here.
+
+Numerics (:mod:`backends.precision`): the cell's ``precision`` is resolved on the
+device when the run starts and kept in the checkpoint, so a resumed run keeps the
+precision it started with; the forward pass and the loss run under autocast for bf16,
+everything else (weights, gradients, optimizer state, masks, evaluation) in fp32.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,30 +22,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends import precision as numerics
+from backends.artifacts import CHECKPOINT, atomic_save, checkpoint_precision, result_record
 from backends.base import Progress, RunFailed
 from methods import Method, MethodContext, create_method
-from methods.measure import sparsity_summary
 from suite import interrupt
 from suite.data import create_dataset
 from suite.models import create_model
 from suite.models.macs import layer_macs
-from suite.provenance import provenance
 from suite.recipes import lr_at
-from suite.result import RESULT_FORMAT
 
-CHECKPOINT = "checkpoint.pt"
 #: A run fails when its mean training loss exceeds this many times ln(classes), the loss
 #: of a uniform guess: far past anything a run that is still learning reaches.
 DIVERGENCE_FACTOR = 3.0
 #: Steps between loss checks (each check waits for the device).
 LOSS_CHECK_EVERY = 16
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
@@ -50,17 +45,42 @@ def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
 
 
 class Trainer:
-    """One run of one cell and seed on one device."""
+    """One run of one cell and seed on one device.
+
+    ``compile`` runs the training forward through ``torch.compile`` (falling back to the
+    plain module with one warning when that fails); ``tf32`` lets CUDA fp32 products
+    use TF32. The precision is the cell's (``cell.precision``, part of its id).
+    """
 
     def __init__(self, cell: Any, seed: int, run_dir: Path, device: torch.device, *,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, compile: bool = False, tf32: bool = True) -> None:
         self.cell, self.seed, self.run_dir, self.device = cell, seed, Path(run_dir), device
         self.channels_last = channels_last
+        self.compile_requested, self.tf32_requested = compile, tf32
         self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def precision(self) -> str:
+        """The precision this run computes in (resolved in :meth:`build`)."""
+        return self.numerics.precision
+
+    @property
+    def requested_precision(self) -> str:
+        """The precision the cell asks for: fp32, bf16 or auto (fp16 on DeepSpeed)."""
+        return getattr(self.cell, "precision", "fp32")
+
+    def resolve_precision(self) -> str:
+        """The precision of this run: the checkpoint's when resuming an ``auto`` run (a run
+        keeps the precision it started with), else the cell's resolved on the device."""
+        requested = self.requested_precision
+        if requested == "auto":
+            requested = checkpoint_precision(self.checkpoint_path) or requested
+        return numerics.resolve(requested, self.device)
 
     # ----- construction --------------------------------------------------------------
     def build(self) -> None:
         cell, recipe = self.cell, self.cell.train
+        precision, tf32 = self.resolve_precision(), numerics.set_tf32(self.device, self.tf32_requested)
         dataset = create_dataset(cell.dataset, cell.dataset_options)
         self.info = dataset.info()
         self.train_loader = dataset.loader("train", recipe.batch_size, train=True, seed=self.seed,
@@ -75,6 +95,8 @@ class Trainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model: nn.Module = model
+        self.numerics = numerics.RunNumerics(self.requested_precision, precision, tf32,
+                                             numerics.CompileGuard(model, self.compile_requested))
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = self.steps_per_epoch * recipe.epochs
         self.optimizer = torch.optim.SGD(model.parameters(), lr=recipe.peak_lr,
@@ -105,7 +127,7 @@ class Trainer:
             "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
-            "curve": self.curve, "train_seconds": self.train_seconds,
+            "curve": self.curve, "train_seconds": self.train_seconds, "precision": self.precision,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -139,9 +161,15 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.cell.train, step, self.total_steps)
         self.method.before_forward(self.model)
-        loss = self.loss_fn(self.model(x), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+
+        def forward_backward(module: nn.Module) -> torch.Tensor:
+            with numerics.autocast(self.device, self.precision):
+                loss = self.loss_fn(module(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss
+
+        loss = self.numerics.compiler.run(forward_backward)
         self.method.before_optimizer_step(self.model, self.optimizer)
         self.optimizer.step()
         self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
@@ -225,7 +253,7 @@ class Trainer:
         if not resumed:
             self.setup_method()
         self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
-                 f"cell={self.cell.id} seed={self.seed} device={self.device}")
+                 f"cell={self.cell.id} seed={self.seed} device={self.device} {self.numerics.text()}")
         epochs = self.cell.train.epochs
         progress.start(self.total_steps, f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
                                          f" s={self.cell.sparsity:g} seed={self.seed}")
@@ -257,27 +285,8 @@ class Trainer:
         (self.run_dir / "curve.json").write_text(json.dumps(self.curve, indent=1))
 
     def finish(self, started: float) -> dict[str, Any]:
+        """Finalize the masks, evaluate, write the outputs; return the result record."""
         self.method.finalize(self.model)
         final = self.evaluate()
         self.save_outputs()
-        metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in self.curve),
-                   "test_loss": final["test_loss"], "train_loss": self.curve[-1]["train_loss"]}
-        if "top5" in final:
-            metrics["top5"] = final["top5"]
-            metrics["best_top5"] = max(c["top5"] for c in self.curve)
-        images = self.train_loader.num_samples * self.cell.train.epochs
-        return {
-            "format": RESULT_FORMAT,
-            "cell_id": self.cell.id,
-            "cell": self.cell.canonical(),
-            "seed": self.seed,
-            "metrics": metrics,
-            "curve": self.curve,
-            "sparsity": sparsity_summary(self.model, self.method.bind(self.model),
-                                         self.cell.sparsity, self.macs),
-            "flips": self.method.flips,
-            "timing": {"train_seconds": self.train_seconds, "wall_seconds": time.time() - started,
-                       "images_per_second": images / self.train_seconds if self.train_seconds else None},
-            "provenance": {**provenance(self.device), "data": self.data_provenance,
-                           "started": started, "finished": time.time()},
-        }
+        return result_record(self, final, started)

@@ -4,6 +4,12 @@ Pure functions only. A cell's id is a short hash of its canonical typed form plu
 method's version; the seed is a separate key and execution knobs (device, backend,
 paths) are not part of it. Option fields still at their defaults are left out of the
 canonical form, so adding an option with a default keeps existing ids.
+
+The one backend knob that joins the id is ``precision`` (it changes the numbers a run
+ends with), read from the table of the spec's backend and left out while it is the
+default ``fp32``: ``bf16`` and ``auto`` cells are new cells, fp32 ids are those of
+before. ``auto`` joins as itself, not as what it resolves to, so every host computes
+the same ids from the same spec (see docs/spec.md, "Precision").
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from suite.recipes import TrainRecipe
 from suite.spec import AXES, Spec
 
 ID_LENGTH = 12
+#: The precision of cells whose backend table does not set one; left out of their ids.
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Cell:
     method_options: Any
     model_options: Any
     dataset_options: Any
+    #: The precision asked for (fp32, bf16, auto; fp16 on DeepSpeed), from the backend table.
+    precision: str = "fp32"
 
     def canonical(self) -> dict[str, Any]:
         """The typed, order-independent description that the id hashes."""
@@ -49,6 +59,8 @@ class Cell:
             fields = identity_fields(getattr(self, key))
             if fields:
                 out[key] = fields
+        if self.precision != DEFAULT_PRECISION:
+            out["precision"] = self.precision
         return out
 
     @property
@@ -83,6 +95,7 @@ def expand(spec: Spec) -> list[Cell]:
     from methods import METHODS
 
     cells: dict[str, Cell] = {}
+    precision = spec_precision(spec)
     for p in _points(spec):
         method_cls = METHODS.get(p["method"])
         sparsity = float(p["sparsity"]) if method_cls.uses_sparsity else 0.0
@@ -96,6 +109,7 @@ def expand(spec: Spec) -> list[Cell]:
             method_options=spec.method_options.get(p["method"], method_cls.Options()),
             model_options=_model_options(spec, p["model"]),
             dataset_options=_dataset_options(spec, p["dataset"]),
+            precision=precision,
         )
         cells.setdefault(cell.id, cell)
 
@@ -108,6 +122,11 @@ def expand(spec: Spec) -> list[Cell]:
                 c.sparsity, c.id)
 
     return sorted(cells.values(), key=order)
+
+
+def spec_precision(spec: Spec) -> str:
+    """The precision of a spec's cells: ``precision`` of its backend's table, else fp32."""
+    return getattr(spec.backend_options.get(spec.backend), "precision", DEFAULT_PRECISION)
 
 
 def _model_options(spec: Spec, name: str) -> Any:

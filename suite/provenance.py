@@ -1,4 +1,5 @@
-"""Where and with what a run was made: package versions, git commit, device, host."""
+"""Where and with what a run was made: package versions, git commit, device, host, the
+CPU model and the instruction set torch uses on it, the GPU model."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_capability() -> str:
+    """The CPU instruction set torch dispatches to, as ``torch.backends.cpu.get_cpu_capability()``
+    reports it (e.g. ``AVX2``, ``AVX512``)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
+def gpu_name(device: torch.device) -> str | None:
+    """The GPU model of ``device`` (None off CUDA)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
+
+
 def device_name(device: torch.device) -> str:
     """A human-readable name of ``device`` (GPU model, or the CPU's)."""
     if device.type == "cuda":
@@ -56,7 +71,8 @@ def device_name(device: torch.device) -> str:
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
-    """The provenance block of a result record."""
+    """The provenance block of a result record (the backend adds how the run computed:
+    precision, TF32, compile)."""
     return {
         "suite": suite.__version__,
         "python": platform.python_version(),
@@ -69,4 +85,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
+        "cpu_name": cpu_name(),
+        "cpu_capability": cpu_capability(),
+        "gpu_name": gpu_name(device),
     }

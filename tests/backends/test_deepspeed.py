@@ -3,12 +3,13 @@
 Quickstart cells (digits, MLP, the quickstart's recipe cut to 3 epochs) for a method
 that does not move its mask (dense) and the three that do (dpf, sm, dsr); parity with
 the torch backend at ZeRO stages 0, 1 and 2; the master weights and momentum that the
-masks must reach; a resume after a stop; a mask mismatch injected on one rank.
+masks must reach; a resume after a stop; a mask mismatch injected on one rank;
+``precision = "auto"`` agreed by the ranks.
 
     tox -e deepspeed        # or: pytest -m deepspeed tests/backends/test_deepspeed.py
 
-Each launch costs some 20-35 s on 2 CPU cores, mostly start-up (10 launches plus 4 torch
-runs): the file takes about 5.5 minutes there.
+Each launch costs some 20-35 s on 2 CPU cores, mostly start-up (11 launches plus 4 torch
+runs): the file takes about 6 to 7 minutes there.
 """
 
 from __future__ import annotations
@@ -236,3 +237,23 @@ def test_a_mask_mismatch_on_one_rank_fails_the_run(cells, tmp_path, monkeypatch)
     with pytest.raises(RunFailed, match=r"masks differ between ranks before step 1 \(rank 0: crc"):
         backend.fit(cells["sm"], 0, tmp_path, NullProgress())
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_auto_precision_is_agreed_by_the_ranks_and_recorded(tmp_path):
+    """``precision = "auto"`` on two CPU ranks: bf16 where the CPU has it, fp32 elsewhere,
+    the same on both ranks, recorded like the torch backend's."""
+    from backends import precision as numerics
+
+    text = SPEC.replace('method = ["dense", "dpf", "sm", "dsr"]', 'method = ["dpf"]').replace(
+        "seeds = [0]", 'seeds = [0]\nbackend = "deepspeed"')  # its table sets the cells' precision
+    spec = parse_spec(text.replace("num_gpus = 2", 'num_gpus = 2\nzero_stage = 1\nprecision = "auto"'))
+    (cell,) = expand(spec)
+    assert cell.precision == "auto"
+    record = create_backend("deepspeed", spec.backend_options["deepspeed"]).fit(
+        cell, 0, tmp_path, NullProgress())
+    expected = "bf16" if numerics.cpu_native_bf16() else "fp32"
+    prov = record["provenance"]
+    assert (prov["precision"], prov["precision_requested"]) == (expected, "auto")
+    assert prov["deepspeed_run"]["precision"] == expected and prov["cpu_capability"]
+    assert record["cell"]["precision"] == "auto" and record["metrics"]["top1"] > 50
+    assert f"precision={expected} (auto)" in (tmp_path / "log.txt").read_text()

@@ -47,13 +47,21 @@ def test_registered_and_options_parsed_from_the_spec(tiny_spec_text):
     assert (o.num_gpus, o.zero_stage, o.precision) == (2, 1, "bf16")
     assert o.launcher_args == ("--bind_cores_to_rank",)
     assert "ZeRO-1, bf16" in create_backend("deepspeed", o).describe()
-    # backend options are execution knobs: the cells are those of the torch backend
-    assert [c.id for c in expand(spec)] == [c.id for c in expand(parse_spec(tiny_spec_text))]
+    # backend options are execution knobs: the cells are those of the torch backend, but
+    # for the precision, which joins the id (as on the torch backend) unless it is fp32
+    torch_bf16 = parse_spec(tiny_spec_text + '\n[backend.torch]\nprecision = "bf16"\n')
+    assert [c.id for c in expand(spec)] == [c.id for c in expand(torch_bf16)]
+    fp32 = spec_with('\n[backend.deepspeed]\nnum_gpus = 2\nzero_stage = 1\nprecision = "fp32"\n',
+                     tiny_spec_text)
+    assert [c.id for c in expand(fp32)] == [c.id for c in expand(parse_spec(tiny_spec_text))]
 
 
 @pytest.mark.parametrize("table, message", [
     ("zero_stage = 3", "zero_stage = 3 is not allowed"),
     ('precision = "bf16"', "needs zero_stage = 1 or 2"),
+    ('precision = "auto"', "'auto' .which may pick bf16. needs zero_stage = 1 or 2"),
+    ('precision = "tf32"', "precision = 'tf32' is not allowed; expected one of 'fp32', 'bf16', "
+                           "'fp16', 'auto'"),
     ("num_gpus = -1", "num_gpus = -1 must be >= 0"),
     ("master_port = 70000", "master_port = 70000"),
     ("numgpus = 2", "did you mean"),

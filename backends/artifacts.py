@@ -1,0 +1,62 @@
+"""What a run leaves: its checkpoint (written atomically) and the result record it
+returns (format :data:`suite.result.RESULT_FORMAT`): the canonical cell and seed, final
+and best metrics, the curve, the sparsity measured from the final weights, mask flips,
+timing and provenance."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from methods.measure import sparsity_summary
+from suite.provenance import provenance
+from suite.result import RESULT_FORMAT
+
+if TYPE_CHECKING:
+    from backends.training import Trainer
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def checkpoint_precision(path: Path) -> str | None:
+    """The precision the checkpoint at ``path`` was trained in (None: no checkpoint, or
+    one from before precisions were recorded); reads the file lazily (mmap)."""
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", mmap=True, weights_only=False).get("precision")
+
+
+def result_record(trainer: Trainer, final: dict[str, float], started: float) -> dict[str, Any]:
+    """The record of ``trainer``'s run, whose final evaluation gave ``final``."""
+    t, curve = trainer, trainer.curve
+    metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in curve),
+               "test_loss": final["test_loss"], "train_loss": curve[-1]["train_loss"]}
+    if "top5" in final:
+        metrics["top5"] = final["top5"]
+        metrics["best_top5"] = max(c["top5"] for c in curve)
+    images = t.train_loader.num_samples * t.cell.train.epochs
+    return {
+        "format": RESULT_FORMAT,
+        "cell_id": t.cell.id,
+        "cell": t.cell.canonical(),
+        "seed": t.seed,
+        "metrics": metrics,
+        "curve": curve,
+        "sparsity": sparsity_summary(t.model, t.method.bind(t.model), t.cell.sparsity, t.macs),
+        "flips": t.method.flips,
+        "timing": {"train_seconds": t.train_seconds, "wall_seconds": time.time() - started,
+                   "images_per_second": images / t.train_seconds if t.train_seconds else None},
+        "provenance": {**provenance(t.device), **t.numerics.provenance(),
+                       "data": t.data_provenance, "started": started, "finished": time.time()},
+    }
