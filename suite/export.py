@@ -6,8 +6,10 @@ model, dataset, target sparsity, seed):
 
 - ``runs``: every (cell, seed) the specs declare, with its status, final and best
   metrics, achieved sparsity, parameters and MACs kept, timing, attempts, where it ran
-  (git commit, device, threads, host) and which files it read (layout, root and a
-  fingerprint of the data files: cell ids leave data paths out);
+  (git commit, device, threads, host), how it computed (the precision it trained in,
+  TF32, torch.compile, the CPU model and ``torch.backends.cpu.get_cpu_capability()``,
+  the GPU model) and which files it read (layout, root and a fingerprint of the data
+  files: cell ids leave data paths out);
 - ``curves``: one row per epoch of every finished run;
 - ``flips``: one row per mask update of every finished run whose mask moves;
 - ``layers``: one row per prunable layer of every finished run, with its achieved

@@ -41,6 +41,7 @@ RUN_COLUMNS = KEY_COLUMNS + [
     "achieved_sparsity", "off_target", "params_total", "params_kept", "macs_total", "macs_kept",
     "wall_seconds", "train_seconds", "images_per_second", "started", "finished",
     "git_commit", "device", "device_name", "threads", "host",
+    "precision", "tf32", "compile", "cpu_name", "cpu_capability", "gpu_name",
     "data_layout", "data_root", "data_fingerprint", "error"]
 INTEGER_COLUMNS = ["seed", "attempts", "params_total", "params_kept", "macs_total", "macs_kept",
                    "threads"]
@@ -112,11 +113,27 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
                        **{k: s.get(k) for k in ("params_total", "params_kept", "macs_total", "macs_kept")})
             row.update({k: timing.get(k) for k in ("wall_seconds", "train_seconds", "images_per_second")})
             row.update({k: prov.get(k) for k in ("git_commit", "device", "device_name", "threads", "host")})
+            row.update(numerics_columns(prov))
             row.update({f"data_{k}": v for k, v in (prov.get("data") or {}).items()
                         if f"data_{k}" in RUN_COLUMNS})
         rows.append(row)
     # nullable integers, so that a pending run's blanks do not turn counts into floats
     return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
+
+
+def run_precision(prov: dict[str, Any]) -> str:
+    """The precision a stored run computed in. Records from before it was recorded
+    trained in fp32 on the torch backend, in their ``deepspeed_run`` precision on DeepSpeed."""
+    return prov.get("precision") or (prov.get("deepspeed_run") or {}).get("precision") or "fp32"
+
+
+def numerics_columns(prov: dict[str, Any]) -> dict[str, Any]:
+    """The per-run columns of how a run computed: precision, tf32, compile, CPU model
+    and capability, GPU model (the CPU model of older CPU records is their device name)."""
+    cpu = prov.get("cpu_name") or (prov.get("device_name") if prov.get("device") == "cpu" else None)
+    return {"precision": run_precision(prov), "tf32": prov.get("tf32"), "compile": prov.get("compile"),
+            "cpu_name": cpu, "cpu_capability": prov.get("cpu_capability"),
+            "gpu_name": prov.get("gpu_name")}
 
 
 def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -147,6 +164,8 @@ class Summary:
     off_target: int = 0
     achieved_sparsity: float | None = None
     values: list[float] = field(default_factory=list)
+    #: finished seeds per precision they trained in, e.g. {"fp32": 2, "bf16": 1}
+    precisions: dict[str, int] = field(default_factory=dict)
     target: float = 0.0
     #: published value of this cell and metric, from the spec's [[reference]] tables
     reference: Any = None
@@ -156,6 +175,13 @@ class Summary:
     @property
     def seeds(self) -> int:
         return self.n + self.failed + self.missing + self.running
+
+    @property
+    def mixed_precision(self) -> str:
+        """'' when the finished seeds share one precision, else e.g. '2 fp32, 1 bf16'."""
+        if len(self.precisions) < 2:
+            return ""
+        return ", ".join(f"{n} {p}" for p, n in sorted(self.precisions.items(), key=lambda i: -i[1]))
 
     @property
     def delta(self) -> float | None:
@@ -176,11 +202,14 @@ class Summary:
         out = [f"n={self.n}"] if self.n else []
         out += [f"{count} {word}" for count, word in ((self.failed, "failed"),
                 (self.missing, "missing"), (self.running, "running")) if count]
+        if self.mixed_precision:
+            out.append(f"mixed precision: {self.mixed_precision}")
         return out
 
     def footnotes(self) -> list[str]:
         """Why this cell needs a footnote: failed, missing or running seeds, sparsity
-        off its target. Empty for a complete, on-target cell."""
+        off its target, seeds trained in different precisions. Empty for a complete,
+        on-target, single-precision cell."""
         out = []
         total = self.seeds
         if self.failed:
@@ -193,6 +222,8 @@ class Summary:
             which = "" if self.off_target == self.n else f" in {self.off_target} of {self.n} seeds"
             out.append(f"sparsity off target{which}: {100 * self.achieved_sparsity:.1f}% "
                        f"achieved for {100 * self.target:g}%")
+        if self.mixed_precision:
+            out.append(f"seeds trained in mixed precisions: {self.mixed_precision}")
         return out
 
 
@@ -203,7 +234,8 @@ def _summary(runs: pd.DataFrame, metric: str) -> Summary:
                 missing=int((runs["status"] == "pending").sum()),
                 running=int((runs["status"] == "running").sum()),
                 off_target=int(done["off_target"].fillna(False).astype(bool).sum()), values=values,
-                target=float(runs["sparsity"].iloc[0]) if len(runs) else 0.0)
+                target=float(runs["sparsity"].iloc[0]) if len(runs) else 0.0,
+                precisions={str(p): int(n) for p, n in done["precision"].dropna().value_counts().items()})
     if values:
         s.mean = sum(values) / len(values)
         if len(values) > 1:
@@ -575,6 +607,7 @@ def _csv(tables: list[Table]) -> str:
                                 "missing": s.missing, "running": s.running,
                                 "achieved_sparsity": s.achieved_sparsity,
                                 "off_target": s.off_target, "values": " ".join(f"{v:.4f}" for v in s.values),
+                                "precision": " ".join(sorted(s.precisions)) or None,
                                 "reference": ref.value if ref else None,
                                 "reference_std": ref.std if ref else None,
                                 "delta": s.delta, "source": ref.source if ref else None})
