@@ -10,8 +10,8 @@ is images / median round time. Both sides train the same model definition.
 
 - ``test_suite_trainer``: ``Trainer.build`` + ``Trainer.train_step`` over the dataset's
   loader (in-memory tensors, batched augmentation on the device, channels_last). On a
-  GPU also with bf16 autocast (``AmpTrainer`` below; the Trainer itself has no AMP
-  switch yet).
+  GPU also in bf16 (the cell's ``precision = "bf16"``: autocast over fp32 weights).
+  fp32 against bf16 on the CPU: ``test_precision_bench.py``.
 - ``test_plain_loop``: ImageFolder over the extracted JPEGs with the standard PIL
   transforms, DataLoader with 0 and 2 workers (pinned memory and 8 workers on a GPU).
 """
@@ -43,14 +43,6 @@ pytestmark = [pytest.mark.benchmark,
 NEEDS_GPU = pytest.mark.skipif(not HAS_GPU, reason="no GPU")
 
 
-class AmpTrainer(Trainer):
-    """The Trainer with the model's forward under bf16 autocast (no loss scaling needed)."""
-
-    def build(self) -> None:
-        super().build()
-        self.model.forward = torch.autocast(self.device.type, dtype=torch.bfloat16)(self.model.forward)
-
-
 def rate(benchmark) -> None:
     benchmark.extra_info["images_per_second"] = round(IMAGES / benchmark.stats.stats.median, 1)
 
@@ -61,7 +53,8 @@ def sync(device: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cell(tmp_path_factory):
+def cells(tmp_path_factory):
+    """The benchmark's cell in fp32 and in bf16 (the data decoded once, outside timing)."""
     cache = tmp_path_factory.mktemp("tensor-cache")
     spec = textwrap.dedent(f"""
         [suite]
@@ -78,17 +71,18 @@ def cell(tmp_path_factory):
         root = "{ARCHIVE}"
         cache_dir = "{cache}"
     """)
-    cell = expand(parse_spec(spec))[0]
-    create_dataset("cifar10", cell.dataset_options).load("train")  # decode once, outside timing
-    return cell
+    out = {p: expand(parse_spec(spec + f'[backend.torch]\nprecision = "{p}"\n'))[0]
+           for p in ("fp32", "bf16")}
+    create_dataset("cifar10", out["fp32"].dataset_options).load("train")
+    return out
 
 
 @pytest.mark.benchmark(group="resnet20-cifar10-training")
 @pytest.mark.parametrize("device,amp", [("cpu", False), pytest.param("cuda", False, marks=NEEDS_GPU),
                                         pytest.param("cuda", True, marks=NEEDS_GPU)])
-def test_suite_trainer(benchmark, cell, tmp_path, device, amp):
-    trainer = (AmpTrainer if amp else Trainer)(cell, 0, tmp_path, torch.device(device),
-                                               channels_last=True)
+def test_suite_trainer(benchmark, cells, tmp_path, device, amp):
+    trainer = Trainer(cells["bf16" if amp else "fp32"], 0, tmp_path, torch.device(device),
+                      channels_last=True)
     trainer.build()
     trainer.model.train()
     state = {"step": 0, "epoch": 0, "batches": trainer.train_loader.epoch(0)}
