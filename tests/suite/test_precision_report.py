@@ -72,6 +72,8 @@ def test_a_cell_that_mixed_precisions_is_flagged(auto_spec):
     markdown = report.render([table], "markdown")
     assert "mixed precision: 2 bf16, 1 fp32" in markdown
     assert "precision" in report.render([table], "csv").splitlines()[0]
+    for fmt in ("html", "latex"):
+        assert "seeds trained in mixed precisions: 2 bf16, 1 fp32" in report.render([table], fmt)
 
 
 def test_a_single_precision_cell_has_no_flag(auto_spec):
