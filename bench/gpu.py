@@ -129,23 +129,29 @@ def measure(spec: str, device: torch.device, run_dir: Path, warmup: int, steps: 
     return out
 
 
-def suite_run(spec: str, work: Path, cache: Path) -> dict:
-    """Run ``spec`` through ``suite run`` in a subprocess; its epoch time from the store."""
+def suite_run(spec: str, work: Path, cache: Path, timeout: float = 300.0) -> dict:
+    """Run ``spec`` through ``suite run`` in a subprocess (at most ``timeout`` seconds);
+    its epoch time from the store (``suite export``), or ``{"error": [last lines]}``."""
+    import csv
+    import io
+
     (work / "spec.toml").write_text(spec)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SUITE_CACHE": str(cache)}
     cmd = [sys.executable, "-m", "suite.cli"]
     t0 = time.perf_counter()
-    run = subprocess.run([*cmd, "run", str(work / "spec.toml"), "--results", str(work / "results")],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if run.returncode != 0:
-        return {"error": (run.stderr or run.stdout).strip().splitlines()[-5:]}
-    export = subprocess.run([*cmd, "export", str(work / "spec.toml"), "--results",
-                             str(work / "results"), "--table", "runs"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    import csv
-    import io
-
+    try:
+        run = subprocess.run([*cmd, "run", str(work / "spec.toml"), "--results",
+                              str(work / "results")], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=timeout)
+        wall = time.perf_counter() - t0
+        export = subprocess.run([*cmd, "export", str(work / "spec.toml"), "--results",
+                                 str(work / "results"), "--table", "runs"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        return {"error": [f"stopped after {exc.timeout:.0f} s"]}
+    for proc in (run, export):
+        if proc.returncode != 0:
+            return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-5:]}
     row = next(csv.DictReader(io.StringIO(export.stdout)))
     return {"epoch_seconds": float(row["train_seconds"]), "wall_seconds": wall,
             "top1": float(row["top1"]), "precision": row.get("precision"),
@@ -183,7 +189,7 @@ def run_suite(spec: str, work: Path, cache: Path, budget: Budget) -> dict | None
     if budget.left() < RESERVE["suite run"]:
         print(f"suite run: skipped, {budget.left():.0f} s of the budget left")
         return None
-    r = suite_run(spec, work, cache)
+    r = suite_run(spec, work, cache, timeout=max(60.0, budget.left() - 60.0))
     text = ("failed: " + " | ".join(r["error"]) if "error" in r else
             f"epoch {r['epoch_seconds']:.1f} s ({r['images_per_second']:.0f} images/s, "
             f"precision {r['precision']}), whole command {r['wall_seconds']:.1f} s, "
