@@ -5,35 +5,17 @@ Exit status: 0 all requested runs done, 1 some runs failed, 2 bad spec or usage.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from suite import cli_cluster
+from suite.cli_common import RESULTS_HELP, store_option
+from suite.cli_common import reported as _reported
 from suite.errors import SuiteError
-
-RESULTS_HELP = "results directory (default: $SUITE_RESULTS, else ./results)"
-
-
-def _reported(fn: Callable) -> Callable:
-    """Turn SuiteError into a one-paragraph message and its exit status, no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SuiteError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; stored results are kept and `suite run` resumes", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,21 +27,30 @@ def main() -> None:
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@store_option
 @click.option("--backend", help="backend to run on (default: the spec's, else torch)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="device for the torch backend")
 @click.option("--only", multiple=True, metavar="KEY=VALUE",
               help="run only matching runs (method, model, dataset, sparsity, seed, id); repeatable")
 @click.option("--dry-run", is_flag=True, help="show what would run, run nothing")
 @click.option("--retry-failed", is_flag=True, help="run failed runs again")
+@click.option("--wait", is_flag=True,
+              help="stay while other runners hold runs of the grid, and take over those whose "
+                   "runner died (what the workers of `suite launch` do)")
+@click.option("--lease", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
+              help="how long a claim outlives its runner's last renewal (default 300)")
 @_reported
-def run(spec_path: str, results: str | None, backend: str | None, device: str | None,
-        only: tuple[str, ...], dry_run: bool, retry_failed: bool) -> None:
+def run(spec_path: str, results: str | None, store_url: str | None, backend: str | None,
+        device: str | None, only: tuple[str, ...], dry_run: bool, retry_failed: bool,
+        wait: bool, lease: float | None) -> None:
     """Run every pending cell x seed of SPEC (a spec, or a collection of specs run one
-    after the other); stored runs are skipped."""
+    after the other); stored runs are skipped. Any number of runners, on any hosts, may
+    share one store: each claims a run before it trains it."""
     from suite import interrupt, runner
     from suite.collection import load_specs
     from suite.errors import SpecError
-    from suite.store import Store, results_dir
+    from suite.lease import LEASE_SECONDS
+    from suite.store import open_existing, open_store, results_dir
 
     loaded = load_specs(spec_path)
     root = results_dir(results)
@@ -70,7 +61,7 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
         jobs.append((spec, backend_obj, backend_obj.describe()))  # checks devices before writing
     lenient = loaded.is_collection
     if dry_run:
-        store = Store(root, create=False) if (root / "suite.db").exists() else None
+        store = open_existing(store_url, results)
         seen: set[tuple[str, int]] = set()  # members of a collection may share cells
         would: set[tuple[str, int]] = set()
         for spec, _, where in jobs:
@@ -80,7 +71,7 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
                 if (r.cell.id, r.seed) not in would:
                     click.echo(f"would run  {r.label}")
             click.echo(f"{spec.name}: {len(todo)} of {len(runs)} runs would run on {where} "
-                       f"(results: {root})")
+                       f"(results: {root}{_store_note(store)})")
             seen |= {(r.cell.id, r.seed) for r in runs}
             would |= {(r.cell.id, r.seed) for r in todo}
         if only and not seen:
@@ -88,14 +79,16 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
         if lenient:
             click.echo(f"{loaded.name}: {len(would)} of {len(seen)} runs would run")
         return
-    store = Store(root)
+    store = open_store(store_url, results)
     t0 = time.monotonic()
     summary = runner.RunSummary()
     with interrupt.graceful_stops():  # Ctrl-C / kill: checkpoint at the next step, give claims back
         for spec, backend_obj, where in jobs:
-            click.echo(f"{spec.name}: {spec.path} on {where}, results in {root}", err=True)
+            click.echo(f"{spec.name}: {spec.path} on {where}, results in {root}"
+                       f"{_store_note(store)}", err=True)
             summary += runner.execute(spec, store, backend_obj, only=only,
-                                      retry_failed=retry_failed, require_match=not lenient)
+                                      retry_failed=retry_failed, require_match=not lenient,
+                                      results=root, wait=wait, lease=lease or LEASE_SECONDS)
     if only and not summary.requested:
         raise SpecError(f"--only {' '.join(only)} matches no run of {spec_path}")
     elapsed = time.monotonic() - t0
@@ -106,9 +99,10 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
                    "(use --retry-failed to run them again)")
         click.echo(msg)
     else:
+        lost = f", {summary.lost} lost to another runner" if summary.lost else ""
         click.echo(f"{summary.done} runs done, {len(summary.failed)} failed, "
                    f"{summary.already_done} already stored, {summary.held_elsewhere} taken by another "
-                   f"runner, in {elapsed:.1f} s")
+                   f"runner{lost}, in {elapsed:.1f} s")
     for line in summary.failed:
         click.echo(f"failed: {line}", err=True)
     if summary.skipped_failed and summary.ran:
@@ -120,6 +114,7 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@store_option
 @click.option("--only", multiple=True, metavar="KEY=VALUE", help="show only matching runs")
 @click.option("--summary", is_flag=True, help="only the counts and the compute estimate")
 @click.option("--tflops", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -127,18 +122,17 @@ def run(spec_path: str, results: str | None, backend: str | None, device: str | 
 @click.option("--max-images-per-second", type=click.FloatRange(min=0, min_open=True), default=None,
               help="images/s ceiling per GPU assumed by the estimate (default 10000)")
 @_reported
-def plan(spec_path: str, results: str | None, only: tuple[str, ...], summary: bool,
-         tflops: float | None, max_images_per_second: float | None) -> None:
+def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple[str, ...],
+         summary: bool, tflops: float | None, max_images_per_second: float | None) -> None:
     """List every cell x seed of SPEC (a spec or a collection) with its id, axes and
     status, then the number of cells and runs and an estimate of the GPU-hours."""
     from suite import estimate, runner
     from suite.collection import load_specs
     from suite.errors import SpecError
-    from suite.store import Store, results_dir
+    from suite.store import open_existing
 
     loaded = load_specs(spec_path)
-    root = results_dir(results)
-    store = Store(root, create=False) if (root / "suite.db").exists() else None
+    store = open_existing(store_url, results)
     plans = []
     for spec in loaded.specs:
         runs = runner.plan(spec, store, only, require_match=not loaded.is_collection)
@@ -171,22 +165,26 @@ def plan(spec_path: str, results: str | None, only: tuple[str, ...], summary: bo
         click.echo(line)
 
 
-def _stored(spec_path: str | None, results: str | None):
+def _store_note(store: Any) -> str:
+    """", store URL" for messages when the store is not the results directory's file."""
+    return "" if store is None or store.root is not None else f", store {store.where}"
+
+
+def _stored(spec_path: str | None, results: str | None, store_url: str | None):
     """The specs to report or export (SPEC's, else every stored one), their collection
     (None unless SPEC is a collection) and the store (None when nothing is stored yet)."""
     from suite import report as report_mod
     from suite.collection import load_specs
-    from suite.store import Store, results_dir
+    from suite.store import open_existing, open_store
 
-    root = results_dir(results)
     if spec_path:
         loaded = load_specs(spec_path)
-        store = Store(root, create=False) if (root / "suite.db").exists() else None
+        store = open_existing(store_url, results)
         return list(loaded.specs), (loaded if loaded.is_collection else None), store
-    store = Store(root, create=False)
+    store = open_store(store_url, results, create=False)
     specs = report_mod.stored_specs(store)
     if not specs:
-        raise SuiteError(f"the results store {root} holds no runs yet; run `suite run SPEC`")
+        raise SuiteError(f"the results store {store.where} holds no runs yet; run `suite run SPEC`")
     return specs, None, store
 
 
@@ -203,6 +201,7 @@ def _emit(text: str, out: str | None) -> None:
 @main.command()
 @click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@store_option
 @click.option("--format", "fmt", type=click.Choice(["markdown", "html", "latex", "csv"]),
               default="markdown", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
@@ -212,13 +211,14 @@ def _emit(text: str, out: str | None) -> None:
 @click.option("--standalone", is_flag=True,
               help="LaTeX: a whole document for pdflatex instead of a fragment to \\input")
 @_reported
-def report(spec_path: str | None, results: str | None, fmt: str, out: str | None,
+def report(spec_path: str | None, results: str | None, store_url: str | None, fmt: str,
+           out: str | None,
            template: str | None, figures_dir: str | None, standalone: bool) -> None:
     """Tables and figures of stored results for SPEC (a spec or a collection of specs;
     every stored spec when SPEC is not given)."""
     from suite import report as report_mod
 
-    specs, collection, store = _stored(spec_path, results)
+    specs, collection, store = _stored(spec_path, results, store_url)
     title, description = (collection.name, collection.description) if collection else (None, "")
     text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
                              title=title, description=description, standalone=standalone)
@@ -230,16 +230,18 @@ def report(spec_path: str | None, results: str | None, fmt: str, out: str | None
 @main.command()
 @click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@store_option
 @click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers"]), default="runs",
               show_default=True, help="one row per run, per epoch, per mask update, or per layer")
 @click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
 @_reported
-def export(spec_path: str | None, results: str | None, table: str, out: str | None) -> None:
+def export(spec_path: str | None, results: str | None, store_url: str | None, table: str,
+           out: str | None) -> None:
     """Stored results of SPEC (a spec or a collection; every stored spec when SPEC is not
     given) as a flat CSV table for your own analyses."""
     from suite import export as export_mod
 
-    specs, _, store = _stored(spec_path, results)
+    specs, _, store = _stored(spec_path, results, store_url)
     _emit(export_mod.export(specs, store, table), out)
 
 
@@ -253,6 +255,9 @@ def list_(kind: str) -> None:
     for line in catalog.describe(kind):
         click.echo(line)
 
+
+main.add_command(cli_cluster.launch)
+main.add_command(cli_cluster.store)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

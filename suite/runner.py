@@ -1,18 +1,17 @@
 """Plan and run a spec: expand the grid, skip what is stored, claim and train the rest.
 
 A failing run (exception, NaN loss) is stored as failed with its error and the grid
-goes on. An interrupted run (Ctrl-C) gives its claim back and keeps its checkpoint, so
-the next ``suite run`` resumes it.
+goes on. An interrupted run (Ctrl-C, SIGTERM, SLURM's SIGUSR2) gives its claim back and
+keeps its checkpoint, so the next runner resumes it. A run whose claim was lost (its
+lease ran out, another runner took it over) is dropped by this runner and nothing of
+it is stored: its new holder resumes it from the checkpoint.
 """
 
 from __future__ import annotations
 
 import errno
-import os
-import socket
-import threading
+import time
 import traceback
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +22,15 @@ from backends.base import Backend, RunFailed
 from suite import interrupt
 from suite.errors import SpecError, StoreError
 from suite.grid import Cell, expand
+from suite.lease import LEASE_SECONDS, RENEWALS_PER_LEASE, LeaseKeeper, expire_dead_local_claims, owner_id
 from suite.progress import GridProgress
 from suite.registry import did_you_mean
 from suite.spec import AXES, Spec
-from suite.store import RunRow, Store
+from suite.store import Claim, RunRow, Store
 
 FILTER_KEYS = (*AXES, "seed", "id")
-HEARTBEAT_SECONDS = 30.0
-STALE_AFTER_SECONDS = 300.0
+#: How often a waiting runner looks at the runs that others hold, at most.
+WAIT_POLL_SECONDS = 5.0
 #: OS errors that no other run would escape either (disk full, no permission): they stop
 #: the whole `suite run` instead of marking run after run as failed.
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -66,6 +66,7 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     held_elsewhere: int = 0
     skipped_failed: int = 0
+    lost: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -74,7 +75,7 @@ class RunSummary:
     def __add__(self, other: RunSummary) -> RunSummary:
         return RunSummary(*(getattr(self, f) + getattr(other, f) for f in (
             "requested", "already_done", "ran", "done", "failed", "held_elsewhere",
-            "skipped_failed")))
+            "skipped_failed", "lost")))
 
 
 def parse_filters(only: Iterable[str]) -> dict[str, set[str]]:
@@ -122,38 +123,6 @@ def plan(spec: Spec, store: Store | None, only: Iterable[str] = (), *,
     return runs
 
 
-def owner_id() -> str:
-    """Identifies this runner process in claims."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-class Heartbeat:
-    """Refreshes a claim every ``interval`` seconds from a thread with its own connection."""
-
-    def __init__(self, root: Path, cell_id: str, seed: int, owner: str,
-                 interval: float = HEARTBEAT_SECONDS) -> None:
-        self.args = (cell_id, seed, owner)
-        self.root, self.interval = root, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        store = Store(self.root)
-        try:
-            while not self._stop.wait(self.interval):
-                store.heartbeat(*self.args)
-        finally:
-            store.close()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run_dir(root: Path, cell_id: str, seed: int) -> Path:
     """Where the artifacts of (cell, seed) live."""
     return root / "runs" / cell_id / f"seed-{seed}"
@@ -170,9 +139,19 @@ def _failure_record(run: PlannedRun, exc: BaseException) -> tuple[str, dict[str,
 
 def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] = (),
             retry_failed: bool = False, progress_stream: Any = None,
-            require_match: bool = True) -> RunSummary:
-    """Run every pending (cell, seed) of ``spec`` (failed ones too with ``retry_failed``)."""
+            require_match: bool = True, results: Path | None = None, wait: bool = False,
+            lease: float = LEASE_SECONDS) -> RunSummary:
+    """Run every pending (cell, seed) of ``spec`` (failed ones too with ``retry_failed``),
+    claiming each in the store first, until none is left that this runner may take.
+
+    With ``wait`` the runner stays while other runners hold runs of the grid, and takes
+    over those whose lease runs out (their holder died): what a worker on a cluster does.
+    Artifacts go under ``results`` (default: the SQLite store's directory)."""
     runs = plan(spec, store, only, require_match=require_match)
+    root = Path(results) if results is not None else store.root
+    if root is None:
+        raise StoreError(f"the store {store.where} is not a file under a results directory: "
+                         "give --results (or SUITE_RESULTS) for the runs' artifacts")
     store.record_spec(spec, expand(spec))
     summary = RunSummary(requested=len(runs))
     todo = []
@@ -185,58 +164,133 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
             todo.append(r)
     if not todo:
         return summary
-    owner = owner_id()
-    progress = GridProgress(len(todo), progress_stream)
-
-    def runners() -> int:  # the others working on this store now, and this one
-        return len(store.active_owners(STALE_AFTER_SECONDS) - {owner}) + 1
-
+    by_key = {(r.cell.id, r.seed): r for r in todo}
+    store.enqueue(by_key)
+    worker = _Worker(store, backend, root, owner_id(), lease, retry_failed,
+                     GridProgress(len(todo), progress_stream), summary)
     try:
-        for r in todo:
-            if interrupt.requested():
-                raise interrupt.Interrupted
-            if not store.claim(r.cell.id, r.seed, owner, retry_failed=retry_failed,
-                               stale_after=STALE_AFTER_SECONDS):
-                summary.held_elsewhere += 1
-                progress.end(r.label, "taken by another runner", runners())
-                continue
-            progress.begin(r.label)
-            summary.ran += 1
-            try:
-                with Heartbeat(store.root, r.cell.id, r.seed, owner):
-                    result = backend.fit(r.cell, r.seed, run_dir(store.root, r.cell.id, r.seed),
-                                         progress.run)
-            except KeyboardInterrupt:
-                store.release(r.cell.id, r.seed, owner)
-                progress.message(f"interrupted: {r.label} keeps its checkpoint and resumes on the "
-                                 "next `suite run`")
-                raise
-            except OSError as exc:
-                if exc.errno in FATAL_ERRNOS:
-                    store.release(r.cell.id, r.seed, owner)
-                    raise StoreError(
-                        f"cannot write the artifacts of {r.label} under {store.root}: {exc}. "
-                        "Free disk space or fix permissions, then run again: stored results are "
-                        "kept and this run resumes from its last checkpoint") from None
-                error, record = _failure_record(r, exc)
-                store.finish(r.cell.id, r.seed, owner, "failed", record, error)
-                summary.failed.append(f"{r.label}: {error}")
-                progress.end(r.label, f"FAILED ({error})", runners())
-                continue
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, the grid goes on
-                error, record = _failure_record(r, exc)
-                store.finish(r.cell.id, r.seed, owner, "failed", record, error)
-                summary.failed.append(f"{r.label}: {error}")
-                progress.end(r.label, f"FAILED ({error})", runners())
-                continue
-            store.finish(r.cell.id, r.seed, owner, "done", result)
-            summary.done += 1
-            m = result["metrics"]
-            progress.end(r.label, f"top1 {m['top1']:.2f}% sparsity "
-                                  f"{result['sparsity']['overall']:.3f}", runners())
+        worker.serve(spec.digest, by_key, wait)
     finally:
-        progress.close()
+        worker.progress.close()
+    summary.held_elsewhere = len(by_key) - len(worker.tried)
     return summary
+
+
+class _Worker:
+    """One runner's loop over its share of a grid: claim, train, store, repeat."""
+
+    def __init__(self, store: Store, backend: Backend, root: Path, owner: str, lease: float,
+                 retry_failed: bool, progress: GridProgress, summary: RunSummary) -> None:
+        self.store, self.backend, self.root, self.owner = store, backend, root, owner
+        self.lease, self.retry_failed = lease, retry_failed
+        self.progress, self.summary = progress, summary
+        self.tried: set[tuple[str, int]] = set()
+        self.waiting_for = 0
+
+    def runners(self) -> int:
+        """The runners working on this store now, this one included."""
+        return len(self.store.active_owners() - {self.owner}) + 1
+
+    def serve(self, digest: str, by_key: dict[tuple[str, int], PlannedRun], wait: bool) -> None:
+        while True:
+            if interrupt.user_requested():
+                raise interrupt.Interrupted
+            for key in self.store.abandon():
+                if key in by_key:
+                    self.progress.message(f"failed: {by_key[key].label} was abandoned: its lease "
+                                          "ran out on every attempt")
+            leases = self.store.leases()
+            expire_dead_local_claims(self.store, leases, set(by_key))
+            open_ = [k for k in by_key if k not in self.tried
+                     and leases.get(k) is not None and leases[k].status != "done"
+                     and (leases[k].status != "failed" or self.retry_failed)]
+            claim = self.store.claim_next(open_, self.owner, lease=self.lease, digest=digest,
+                                          retry_failed=self.retry_failed) if open_ else None
+            if claim is not None:
+                self.tried.add((claim.cell_id, claim.seed))
+                self.run(by_key[claim.cell_id, claim.seed], claim)
+                continue
+            held = [leases[k].seconds_left for k in open_ if leases[k].status == "running"]
+            if not wait or not held:
+                return
+            # poll a few times per lease: runs held elsewhere end, or their lease runs out
+            soonest = min((s for s in held if s is not None), default=self.lease)
+            pause = max(0.5, min(soonest, self.lease / RENEWALS_PER_LEASE, WAIT_POLL_SECONDS))
+            if len(held) != self.waiting_for:
+                self.waiting_for = len(held)
+                self.progress.message(f"waiting: {len(held)} runs held by other runners; the "
+                                      f"first lease ends in {max(soonest, 0):.0f} s")
+            if _sleep_interruptibly(pause):
+                raise interrupt.Interrupted
+
+    def run(self, r: PlannedRun, claim: Claim) -> None:
+        """Train one claimed run and store its outcome, unless the claim was lost."""
+        store, progress, summary = self.store, self.progress, self.summary
+        progress.begin(r.label)
+        summary.ran += 1
+        keeper = LeaseKeeper(store, claim)
+        try:
+            with keeper:
+                result = self.backend.fit(r.cell, r.seed, run_dir(self.root, r.cell.id, r.seed),
+                                          progress.run)
+        except KeyboardInterrupt:
+            if keeper.lost and not interrupt.user_requested():
+                keeper.forget()
+                self._lost(r, claim, keeper.lost_reason)
+                return
+            keeper.forget()
+            store.release(claim, within=30)
+            progress.message(f"interrupted: {r.label} keeps its checkpoint and resumes on the "
+                             "next `suite run`")
+            raise
+        except OSError as exc:
+            keeper.forget()
+            if exc.errno in FATAL_ERRNOS:
+                store.release(claim)
+                raise StoreError(
+                    f"cannot write the artifacts of {r.label} under {self.root}: {exc}. "
+                    "Free disk space or fix permissions, then run again: stored results are "
+                    "kept and this run resumes from its last checkpoint") from None
+            self._failed(r, claim, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, the grid goes on
+            keeper.forget()
+            self._failed(r, claim, exc)
+            return
+        keeper.forget()
+        if not store.finish(claim, "done", result):
+            self._lost(r, claim, keeper.lost_reason or "another runner took the run over")
+            return
+        summary.done += 1
+        m = result["metrics"]
+        progress.end(r.label, f"top1 {m['top1']:.2f}% sparsity "
+                              f"{result['sparsity']['overall']:.3f}", self.runners())
+
+    def _failed(self, r: PlannedRun, claim: Claim, exc: BaseException) -> None:
+        error, record = _failure_record(r, exc)
+        if self.store.finish(claim, "failed", record, error):
+            self.summary.failed.append(f"{r.label}: {error}")
+            self.progress.end(r.label, f"FAILED ({error})", self.runners())
+        else:
+            self._lost(r, claim, "another runner took the run over")
+
+    def _lost(self, r: PlannedRun, claim: Claim, reason: str | None) -> None:
+        """The claim is gone: nothing of this attempt is stored; the new holder's counts.
+        The run may be claimed again should that holder die too."""
+        self.tried.discard((claim.cell_id, claim.seed))
+        self.summary.lost += 1
+        self.progress.end(r.label, f"lease lost ({reason}); this attempt is dropped and the "
+                                   "run belongs to its new holder", self.runners())
+
+
+def _sleep_interruptibly(seconds: float) -> bool:
+    """Sleep, waking early for a stop request; True when one came."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if interrupt.user_requested():
+            return True
+        time.sleep(min(0.2, end - time.monotonic()))
+    return interrupt.user_requested()
 
 
 def backend_for(spec: Spec, name: str | None = None, **overrides: Any) -> Backend:

@@ -112,15 +112,16 @@ def fill_store(spec_path: Path, results: Path) -> Store:
             key = (cell.method, cell.model, round(cell.sparsity, 2))
             if key == ("sm", "wrn28_2", 0.99):
                 continue
-            assert store.claim(cell.id, seed, owner)
+            claim = store.claim(cell.id, seed, owner)
+            assert claim
             if key == ("dpf", "wrn28_2", 0.5) and seed == 1:
                 continue  # left running
             if key == ("snip", "resnet20", 0.9) and seed == 2:
-                store.finish(cell.id, seed, owner, "failed", None, "training loss became nan")
+                store.finish(claim, "failed", None, "training loss became nan")
                 continue
             achieved = cell.sparsity - (0.03 if key == ("sm", "resnet20", 0.5) else 0.0)
             top1 = accuracy(cell.method, cell.model, cell.sparsity, seed)
-            store.finish(cell.id, seed, owner, "done", record(cell, seed, top1, achieved))
+            store.finish(claim, "done", record(cell, seed, top1, achieved))
     return store
 
 

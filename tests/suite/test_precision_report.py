@@ -3,8 +3,6 @@ cell whose seeds trained in different precisions is flagged, never silently aver
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from suite import report
@@ -12,6 +10,7 @@ from suite.export import RUN_COLUMNS
 from suite.grid import expand
 from suite.result import RESULT_FORMAT
 from suite.spec import parse_spec
+from suite.store import Store
 
 
 def record(cell, seed: int, top1: float, provenance: dict) -> dict:
@@ -40,21 +39,19 @@ def auto_spec(tiny_spec_text):
     return parse_spec(text + '[backend.torch]\nprecision = "auto"\n')
 
 
-class StoredRuns:
-    """What the report reads of a store: ``runs()``, finished runs by (cell id, seed)."""
-
-    def __init__(self, spec, provenances) -> None:
-        cell = expand(spec)[0]
-        self.rows = {(cell.id, seed): SimpleNamespace(
-            status="done", attempts=1, started=1.0, finished=2.0, error=None,
-            result=record(cell, seed, 90.0 + seed, prov)) for seed, prov in enumerate(provenances)}
-
-    def runs(self):
-        return self.rows
+def stored_runs(tmp_path, spec, provenances) -> Store:
+    """A real store holding one finished run per provenance, seeds 0, 1, ..."""
+    store = Store(tmp_path / "results")
+    cell = expand(spec)[0]
+    store.record_spec(spec, [cell])
+    for seed, prov in enumerate(provenances):
+        claim = store.claim(cell.id, seed, "test:1:x")
+        assert store.finish(claim, "done", record(cell, seed, 90.0 + seed, prov))
+    return store
 
 
-def test_runs_export_has_the_numerics_columns(auto_spec):
-    store = StoredRuns(auto_spec, [BF16_HOST, FP32_HOST, OLD_RECORD])
+def test_runs_export_has_the_numerics_columns(tmp_path, auto_spec):
+    store = stored_runs(tmp_path, auto_spec, [BF16_HOST, FP32_HOST, OLD_RECORD])
     df = report.frame(auto_spec, store)
     assert {"precision", "tf32", "compile", "cpu_name", "cpu_capability", "gpu_name"} <= set(RUN_COLUMNS)
     assert list(df["precision"]) == ["bf16", "fp32", "fp32"]  # an old record trained in fp32
@@ -62,8 +59,8 @@ def test_runs_export_has_the_numerics_columns(auto_spec):
     assert list(df["cpu_name"]) == ["Xeon", "EPYC", "EPYC 7B13"]
 
 
-def test_a_cell_that_mixed_precisions_is_flagged(auto_spec):
-    store = StoredRuns(auto_spec, [BF16_HOST, FP32_HOST, BF16_HOST])
+def test_a_cell_that_mixed_precisions_is_flagged(tmp_path, auto_spec):
+    store = stored_runs(tmp_path, auto_spec, [BF16_HOST, FP32_HOST, BF16_HOST])
     table = report.summarize(auto_spec, report.frame(auto_spec, store))
     (summary,) = table.rows[0].cells.values()
     assert summary.precisions == {"bf16": 2, "fp32": 1}
@@ -76,8 +73,8 @@ def test_a_cell_that_mixed_precisions_is_flagged(auto_spec):
         assert "seeds trained in mixed precisions: 2 bf16, 1 fp32" in report.render([table], fmt)
 
 
-def test_a_single_precision_cell_has_no_flag(auto_spec):
-    store = StoredRuns(auto_spec, [BF16_HOST, BF16_HOST, BF16_HOST])
+def test_a_single_precision_cell_has_no_flag(tmp_path, auto_spec):
+    store = stored_runs(tmp_path, auto_spec, [BF16_HOST, BF16_HOST, BF16_HOST])
     table = report.summarize(auto_spec, report.frame(auto_spec, store))
     (summary,) = table.rows[0].cells.values()
     assert summary.mixed_precision == "" and not table.footnotes

@@ -1,0 +1,41 @@
+"""What every command shares: the results and store options, and the way a SuiteError
+becomes a one-paragraph message and an exit status."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from suite.errors import SuiteError
+
+RESULTS_HELP = "artifacts root: logs, checkpoints, models (default: $SUITE_RESULTS, else ./results)"
+STORE_HELP = ("the results store: postgresql://USER@HOST/DB or sqlite:///PATH (default: "
+              "$SUITE_STORE, else suite.db under the results directory)")
+
+
+def store_option(fn: Callable) -> Callable:
+    """``--store URL`` on every command that reads or writes results."""
+    return click.option("--store", "store_url", metavar="URL", help=STORE_HELP)(fn)
+
+
+def reported(fn: Callable) -> Callable:
+    """Turn SuiteError into a one-paragraph message and its exit status, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SuiteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; stored results are kept and `suite run` resumes", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+

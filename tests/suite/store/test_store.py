@@ -1,0 +1,168 @@
+"""The store on both engines: round trip, claims, leases on the database clock, fencing,
+bounded takeovers, and races between claimers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from suite.grid import expand
+from suite.spec import parse_spec
+from suite.store import Store
+
+
+@pytest.fixture
+def store(store_url):
+    s = Store.open(store_url)
+    yield s
+    s.close()
+
+
+def test_round_trip(store, store_url, tiny_spec_text):
+    spec = parse_spec(tiny_spec_text, "tiny.toml")
+    cells = expand(spec)
+    store.record_spec(spec, cells)
+    cid = cells[0].id
+    assert store.run(cid, 0).status == "pending"
+    claim = store.claim(cid, 0, "me")
+    assert claim and claim.attempt == 1
+    assert store.run(cid, 0).status == "running"
+    assert store.finish(claim, "done", {"format": "x", "metrics": {"top1": 50.0}})
+    store.close()
+
+    again = Store.open(store_url, create=False)
+    row = again.run(cid, 0)
+    assert row.status == "done" and row.result["metrics"]["top1"] == 50.0 and row.attempts == 1
+    assert [s["name"] for s in again.specs()] == ["tiny"]
+    assert again.specs()[0]["text"] == tiny_spec_text
+    assert [c for c, _ in again.cells_of(spec.digest)] == [c.id for c in cells]
+    again.close()
+
+
+def test_claims_are_exclusive_until_the_lease_runs_out(store):
+    a = store.claim("c", 0, "a", lease=0.3)
+    assert a
+    assert not store.claim("c", 0, "b")
+    time.sleep(0.4)  # a did not renew: its lease ran out on the database clock
+    b = store.claim("c", 0, "b")
+    assert b and b.attempt == 2
+    assert not store.heartbeat(a)  # fenced: the claim moved to b
+    assert not store.finish(a, "done", {"from": "a"})  # a's late result is refused
+    assert not store.release(a)
+    assert store.heartbeat(b)
+    assert store.finish(b, "failed", None, "boom")
+    row = store.run("c", 0)
+    assert (row.status, row.owner, row.error, row.result) == ("failed", "b", "boom", None)
+    assert not store.claim("c", 0, "a")
+    retried = store.claim("c", 0, "a", retry_failed=True)
+    assert retried and retried.attempt == 3
+
+
+def test_a_renewed_lease_is_never_taken_over(store):
+    """Optuna's stale-trial race: a live holder renews; a racing claimer must not win."""
+    a = store.claim("c", 0, "a", lease=0.5)
+    for _ in range(8):  # 1.6 s, three times the lease
+        time.sleep(0.2)
+        assert store.heartbeat(a)
+        assert store.claim("c", 0, "b", lease=0.5) is None
+    assert store.finish(a, "done", {"ok": 1})
+    assert store.run("c", 0).attempts == 1
+
+
+def test_finish_is_idempotent_for_its_own_claim(store):
+    """A retry after a commit whose reply was lost must not read as a lost claim."""
+    a = store.claim("c", 0, "a")
+    assert store.finish(a, "done", {"v": 1})
+    assert store.finish(a, "done", {"v": 1})
+    assert store.run("c", 0).result == {"v": 1}
+
+
+def test_release_makes_pending_again_and_keeps_the_attempt_count(store):
+    a = store.claim("c", 1, "a")
+    assert store.release(a)
+    row = store.run("c", 1)
+    assert (row.status, row.owner, row.attempts) == ("pending", None, 1)
+    b = store.claim("c", 1, "b")
+    assert b.attempt == 2  # attempt numbers only grow: they are the fencing token
+
+
+def test_runs_whose_lease_keeps_running_out_are_abandoned(store):
+    for attempt, owner in enumerate(["a", "b", "c"], start=1):
+        claim = store.claim("x", 0, owner, lease=0.05)
+        assert claim and claim.attempt == attempt
+        time.sleep(0.1)
+    assert store.claim("x", 0, "d", lease=0.05) is None  # two takeovers: no third
+    assert store.abandon() == [("x", 0)]
+    row = store.run("x", 0)
+    assert row.status == "failed" and "abandoned after 3 attempts" in row.error and "c" in row.error
+    assert store.claim("x", 0, "d", retry_failed=True).attempt == 4
+
+
+def test_expire_ends_a_dead_holders_lease_at_once(store):
+    a = store.claim("c", 0, "a")
+    assert not store.expire("c", 0, "a", a.attempt + 1)  # fenced by attempt
+    assert store.expire("c", 0, "a", a.attempt)
+    assert store.claim("c", 0, "b").attempt == 2
+
+
+def test_active_owners_are_the_unexpired_claims(store):
+    assert store.active_owners() == set()
+    store.claim("c", 0, "a")
+    store.claim("c", 1, "a")
+    store.claim("d", 0, "b")
+    store.claim("e", 0, "gone", lease=0.05)
+    store.finish(store.claim("f", 0, "done"), "done", {"format": "x"})
+    time.sleep(0.1)
+    assert store.active_owners() == {"a", "b"}
+
+
+def test_claim_next_follows_the_spec_order_and_skips_what_is_taken(store, tiny_spec_text):
+    spec = parse_spec(tiny_spec_text.replace('model = ["mlp"]', 'model = ["mlp", "small_cnn"]'))
+    cells = expand(spec)
+    assert len(cells) == 2
+    store.record_spec(spec, cells)
+    pairs = [(c.id, s) for c in cells for s in (2, 1, 0)]
+    store.enqueue(pairs)
+    store.enqueue(pairs)  # idempotent
+    taken = store.claim(cells[1].id, 1, "other")  # held elsewhere: skipped
+    got = [store.claim_next(pairs, "w", lease=60, digest=spec.digest) for _ in range(5)]
+    expected = [(c.id, s) for c in cells for s in (0, 1, 2) if (c.id, s) != (taken.cell_id, 1)]
+    assert [(g.cell_id, g.seed) for g in got] == expected  # spec order, then seed
+    assert store.claim_next(pairs, "w", lease=60, digest=spec.digest) is None  # own claims too
+
+
+def test_racing_claimers_take_each_run_exactly_once(store_url):
+    """Many threads, each with its own connection, claim from one queue at once."""
+    pairs = [(f"cell{i:03d}", s) for i in range(40) for s in range(2)]
+    setup = Store.open(store_url)
+    setup.enqueue(pairs)
+    setup.close()
+    won: list[tuple[str, int, str]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        try:
+            s = Store.open(store_url)
+            while (claim := s.claim_next(pairs, name, lease=60)) is not None:
+                assert s.finish(claim, "done", {"by": name})
+                with lock:
+                    won.append((claim.cell_id, claim.seed, name))
+            s.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted((c, s) for c, s, _ in won) == sorted(pairs)  # none lost, none twice
+    check = Store.open(store_url, create=False)
+    rows = check.runs()
+    assert {(r.status, r.attempts) for r in rows.values()} == {("done", 1)}
+    assert all(rows[c, s].result == {"by": w} for c, s, w in won)
+    check.close()
