@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages some tests use: pdflatex (the LaTeX report must compile) and headless
-# Chromium with a font (the HTML report is rendered and looked at). Without root or
-# apt-get this only says so; those tests then skip and name what is missing.
+# Debian packages some tests use: pdflatex (the LaTeX report must compile), headless
+# Chromium with a font (the HTML report is rendered and looked at), and the servers of
+# the cluster tests that .ci/services.sh starts: PostgreSQL, SLURM (slurmctld, slurmd,
+# munge) and iproute2 for the test hosts. Without root or apt-get this only says so;
+# those tests then skip and name what is missing.
 set -euo pipefail
 PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
-          chromium fonts-dejavu-core)
+          chromium fonts-dejavu-core
+          postgresql slurmctld slurmd slurm-client munge iproute2)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "system-deps: not root or no apt-get; install ${PACKAGES[*]} yourself for the LaTeX and HTML checks" >&2
     exit 0
@@ -15,5 +18,8 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
+    # policy-rc.d keeps the packages from starting their services: .ci/services.sh does
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
 fi
