@@ -3,8 +3,10 @@ the database clock.
 
 ``meta`` (the schema version, read by every release to refuse a store it does not
 know), ``specs`` (each spec text that was run), ``cells`` (canonical cells by id),
-``spec_cells`` (which cells a spec declares, in order) and ``runs`` (one row per
-(cell, seed): status, claim, lease and the result record). The tables change only
+``spec_cells`` (which cells a spec declares, in order), ``runs`` (one row per
+(cell, seed): status, claim, lease and the result record) and ``measurements`` (since
+version 3: timings of a run's final model, one record per (cell, seed, machine), read and
+written by :mod:`suite.store.measurements`). The tables change only
 through the migrations in ``suite/store/migrations``; this module describes the newest.
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float as FloatType
 
 #: The schema this release writes; the alembic head revision carries the same number.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("pending", "running", "done", "failed")
 
 metadata = MetaData()
@@ -62,6 +64,15 @@ runs = Table("runs", metadata,
              # claims in a row that ended with the lease running out (the holder died)
              Column("takeovers", Integer, nullable=False, server_default="0"),
              Index("runs_by_status", "status"))
+
+measurements = Table("measurements", metadata,
+                     Column("cell_id", Text, primary_key=True),
+                     Column("seed", BigInteger, primary_key=True, autoincrement=False),
+                     # what the figures depend on: CPU or GPU model, capability, threads
+                     Column("machine", Text, primary_key=True),
+                     Column("format", Integer, nullable=False),
+                     Column("measured", Float(53), nullable=False),  # database clock
+                     Column("record", Text, nullable=False))
 
 
 class db_now(FunctionElement):

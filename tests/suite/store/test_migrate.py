@@ -46,7 +46,7 @@ def test_version_1_is_upgraded_on_the_first_write_and_keeps_every_run(v1_store):
     assert store.runs() == old
     conn = sqlite3.connect(v1_store / "suite.db")
     assert conn.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)]
-    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
     columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
     assert {"lease_until", "takeovers"} <= columns
     claim = store.claim("new-cell", 0, "me")
