@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from suite.options import NoOptions
-from suite.registry import Registry
+from suite.registry import Registry, subclass_check
 
 
 class Progress(Protocol):
@@ -76,4 +76,4 @@ class Backend:
         raise NotImplementedError
 
 
-BACKENDS: Registry[type[Backend]] = Registry("backend")
+BACKENDS: Registry[type[Backend]] = Registry("backend", check=subclass_check(Backend))

@@ -39,7 +39,7 @@ from torch import nn
 
 from suite.options import NoOptions
 from suite.recipes import TrainRecipe
-from suite.registry import Registry
+from suite.registry import Registry, subclass_check
 
 MaskMode = Literal["none", "hard", "feedback"]
 
@@ -211,4 +211,4 @@ class Method:
         self.load_extra_state(state.get("extra", {}))
 
 
-METHODS: Registry[type[Method]] = Registry("method")
+METHODS: Registry[type[Method]] = Registry("method", check=subclass_check(Method))

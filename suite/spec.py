@@ -31,6 +31,11 @@ AXES = ("method", "model", "dataset", "sparsity")
 TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report",
              "reference")
 METRICS = ("top1", "top5", "best_top1")
+#: The largest seed: torch's CPU generator (mt19937) keeps 32 bits of ``manual_seed``'s
+#: argument, so seed 2**32 would train exactly as seed 0. Refusing larger seeds keeps
+#: every stored seed and its results as they are (hashing a wider seed down to 32 bits
+#: could only move the aliasing, not remove it).
+MAX_SEED = 2**32 - 1
 REFERENCE_KEYS = ("source", "method", "model", "dataset", "sparsity", "metric", "value", "std",
                   "note")
 
@@ -172,6 +177,8 @@ def _name(value: Any, kind: str, where: str, regs: dict[str, Registry]) -> str:
     if not isinstance(value, str):
         raise SpecError(f"{where} = {value!r} has the wrong type; expected a {kind} name (a string)")
     if value not in regs[kind]:
+        if regs[kind].broken(value):
+            raise SpecError(f"{where} = {value!r}: {regs[kind].broken(value)}")
         known = ", ".join(regs[kind].names())
         raise SpecError(
             f"{where} = {value!r} is not a known {kind}{did_you_mean(value, regs[kind].names())}; "
@@ -287,8 +294,11 @@ def _parse(text: str, path: str) -> Spec:
     seeds = coerce(suite["seeds"], list[int], "suite.seeds")
     if not seeds:
         raise SpecError("suite.seeds is empty; list at least one seed, e.g. seeds = [0]")
-    if any(s < 0 for s in seeds):
-        raise SpecError(f"suite.seeds = {list(seeds)}: seeds must be non-negative integers")
+    for i, s in enumerate(seeds):
+        if not 0 <= s <= MAX_SEED:
+            raise SpecError(f"suite.seeds[{i}] = {s} is outside 0..{MAX_SEED} (0..2**32-1): "
+                            "torch's generators keep 32 bits of a seed, so larger seeds would "
+                            "repeat smaller ones")
     backend = _name(suite.get("backend", "torch"), "backend", "suite.backend", regs)
 
     grid = _table(doc, "grid", "grid")

@@ -21,7 +21,7 @@ import torch
 
 from suite.data.info import DatasetInfo
 from suite.options import NoOptions
-from suite.registry import Registry
+from suite.registry import Registry, subclass_check
 
 Split = Literal["train", "test"]
 
@@ -89,7 +89,7 @@ class Dataset:
                               device=device, channels_last=channels_last)
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset")
+DATASETS: Registry[type[Dataset]] = Registry("dataset", check=subclass_check(Dataset))
 
 
 def create_dataset(name: str, options: Any = None) -> Dataset:

@@ -16,7 +16,7 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.options import NoOptions
-from suite.registry import Registry
+from suite.registry import Registry, instance_check
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ModelEntry:
     description: str = ""
 
 
-MODELS: Registry[ModelEntry] = Registry("model")
+MODELS: Registry[ModelEntry] = Registry("model", check=instance_check(ModelEntry))
 
 
 def register_model(name: str, options: type = NoOptions) -> Callable:

@@ -157,3 +157,14 @@ def test_exclude_rule_keys_are_axes():
 def test_report_layout_validated():
     msg = spec_error(BASE + '[report]\nrows = ["model", "seed"]\n')
     assert "report" in msg and "'seed'" in msg
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**63, 2**64 + 5])
+def test_seeds_beyond_32_bits_are_refused(seed):
+    """torch keeps 32 bits of a seed: 2**32 would train exactly as seed 0."""
+    msg = spec_error(BASE.replace("seeds = [0]", f"seeds = [0, {seed}]"))
+    assert f"suite.seeds[1] = {seed}" in msg and "0..4294967295" in msg
+
+
+def test_the_largest_seed_is_accepted():
+    assert parse_spec(BASE.replace("seeds = [0]", "seeds = [4294967295]")).seeds == (2**32 - 1,)
