@@ -205,8 +205,42 @@ def test_postgresql_restarted_during_a_grid_loses_and_doubles_nothing(grid_spec,
         assert set(starts(results).values()) == {1}
 
 
+class ConnectionCounter:
+    """Samples how many server connections a PostgreSQL database has, from a thread."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        from sqlalchemy import make_url
+
+        self.database = make_url(url).database
+        self.admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            while not self._stop.wait(0.1):
+                (n,), = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                     (self.database,)).fetchall()
+                self.most = max(self.most, n)
+
+    def __enter__(self) -> ConnectionCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
 def test_many_workers_run_each_run_exactly_once(engine, grid_spec, tmp_path):
+    """Four workers on one grid: each run executed once, no "database is locked", and on
+    PostgreSQL one connection per worker (no pool of five per process)."""
     results = tmp_path / "shared"
 
     def run_with(url: str) -> None:
@@ -223,5 +257,6 @@ def test_many_workers_run_each_run_exactly_once(engine, grid_spec, tmp_path):
     if engine == "sqlite":
         run_with(f"sqlite:///{results / 'suite.db'}")
     else:
-        with fresh_database() as url:
+        with fresh_database() as url, ConnectionCounter(url) as connections:
             run_with(url)
+        assert 1 <= connections.most <= 4
