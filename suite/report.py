@@ -587,13 +587,18 @@ def render(tables: list[Table], fmt: str, template: str | Path | None = None, *,
         path = Path(template)
         if not path.is_file():
             raise SpecError(f"--template {path}: no such file")
-        env = _env(path.parent)
-        tpl = env.get_template(path.name)
-    else:
-        tpl = _env(None).get_template(_TEMPLATE_FOR[fmt])
     if title is None:
         title = ", ".join(t.title for t in tables)
-    return tpl.render(tables=tables, title=title, description=description, standalone=standalone)
+    context = {"tables": tables, "title": title, "description": description,
+               "standalone": standalone}
+    if template is None:
+        return _env(None).get_template(_TEMPLATE_FOR[fmt]).render(**context)
+    try:
+        return _env(path.parent).get_template(path.name).render(**context)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's template is reported
+        from suite import template_errors
+
+        raise SpecError(template_errors.describe(exc, path)) from None
 
 
 def _csv(tables: list[Table]) -> str:
