@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from suite import cli_cluster
-from suite.cli_common import RESULTS_HELP, store_option
+from suite.cli_common import RESULTS_HELP, only_option, store_option
 from suite.cli_common import reported as _reported
 from suite.errors import SuiteError
 
@@ -46,7 +46,7 @@ def run(spec_path: str, results: str | None, store_url: str | None, backend: str
     """Run every pending cell x seed of SPEC (a spec, or a collection of specs run one
     after the other); stored runs are skipped. Any number of runners, on any hosts, may
     share one store: each claims a run before it trains it."""
-    from suite import interrupt, runner
+    from suite import filters, interrupt, runner
     from suite.collection import load_specs
     from suite.errors import SpecError
     from suite.lease import LEASE_SECONDS
@@ -54,7 +54,7 @@ def run(spec_path: str, results: str | None, store_url: str | None, backend: str
 
     loaded = load_specs(spec_path)
     root = results_dir(results)
-    runner.parse_filters(only)
+    filters.check(loaded.specs, only, spec_path)
     jobs = []
     for spec in loaded.specs:
         backend_obj = runner.backend_for(spec, backend, device=device)
@@ -126,12 +126,13 @@ def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple
          summary: bool, tflops: float | None, max_images_per_second: float | None) -> None:
     """List every cell x seed of SPEC (a spec or a collection) with its id, axes and
     status, then the number of cells and runs and an estimate of the GPU-hours."""
-    from suite import estimate, runner
+    from suite import estimate, filters, runner
     from suite.collection import load_specs
     from suite.errors import SpecError
     from suite.store import open_existing
 
     loaded = load_specs(spec_path)
+    filters.check(loaded.specs, only, spec_path)
     store = open_existing(store_url, results)
     plans = []
     for spec in loaded.specs:
@@ -210,18 +211,21 @@ def _emit(text: str, out: str | None) -> None:
               help="also write every figure here as PDF and SVG (LaTeX then includes them)")
 @click.option("--standalone", is_flag=True,
               help="LaTeX: a whole document for pdflatex instead of a fragment to \\input")
+@only_option
 @_reported
 def report(spec_path: str | None, results: str | None, store_url: str | None, fmt: str,
-           out: str | None,
-           template: str | None, figures_dir: str | None, standalone: bool) -> None:
+           out: str | None, template: str | None, figures_dir: str | None, standalone: bool,
+           only: tuple[str, ...]) -> None:
     """Tables and figures of stored results for SPEC (a spec or a collection of specs;
     every stored spec when SPEC is not given)."""
+    from suite import filters
     from suite import report as report_mod
 
     specs, collection, store = _stored(spec_path, results, store_url)
     title, description = (collection.name, collection.description) if collection else (None, "")
     text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
-                             title=title, description=description, standalone=standalone)
+                             title=title, description=description, standalone=standalone,
+                             only=filters.check(specs, only, spec_path or "the store"))
     _emit(text, out)
     if figures_dir:
         click.echo(f"wrote the figures to {figures_dir}", err=True)
@@ -234,15 +238,28 @@ def report(spec_path: str | None, results: str | None, store_url: str | None, fm
 @click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers"]), default="runs",
               show_default=True, help="one row per run, per epoch, per mask update, or per layer")
 @click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
+@only_option
+@click.option("--model", "model_run", metavar="RUN",
+              help="write the weights of run CELL_ID/seed-N instead: the sparse state dict (--out) "
+                   "and beside it the torch.nn.utils.prune one (weight_orig, weight_mask)")
 @_reported
 def export(spec_path: str | None, results: str | None, store_url: str | None, table: str,
-           out: str | None) -> None:
+           out: str | None, only: tuple[str, ...], model_run: str | None) -> None:
     """Stored results of SPEC (a spec or a collection; every stored spec when SPEC is not
-    given) as a flat CSV table for your own analyses."""
+    given) as a flat CSV table for your own analyses, or one run's weights (--model)."""
     from suite import export as export_mod
+    from suite import filters
 
+    if model_run:
+        from suite.model_export import export_model
+        from suite.store import results_dir
+
+        for path in export_model(results_dir(results), model_run, out):
+            click.echo(f"wrote {path}", err=True)
+        return
     specs, _, store = _stored(spec_path, results, store_url)
-    _emit(export_mod.export(specs, store, table), out)
+    only_ = filters.check(specs, only, spec_path or "the store")
+    _emit(export_mod.export(specs, store, table, only=only_), out)
 
 
 @main.command(name="list")

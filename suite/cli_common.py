@@ -22,6 +22,13 @@ def store_option(fn: Callable) -> Callable:
     return click.option("--store", "store_url", metavar="URL", help=STORE_HELP)(fn)
 
 
+def only_option(fn: Callable) -> Callable:
+    """``--only KEY=VALUE`` (repeatable) on ``report`` and ``export``."""
+    return click.option("--only", multiple=True, metavar="KEY=VALUE",
+                        help="only matching runs (method, model, dataset, sparsity, seed, id); "
+                             "repeatable")(fn)
+
+
 def reported(fn: Callable) -> Callable:
     """Turn SuiteError into a one-paragraph message and its exit status, no traceback."""
 

@@ -59,9 +59,15 @@ TABLES: dict[str, Callable[[Spec, Store | None], pd.DataFrame]] = {
     "runs": runs, "curves": curves, "flips": flips, "layers": layers}
 
 
-def export(specs: list[Spec], store: Store | None, table: str) -> str:
-    """The ``table`` of every spec in ``specs``, concatenated, as CSV text."""
+def export(specs: list[Spec], store: Store | None, table: str,
+           only: dict[str, set[str]] | None = None) -> str:
+    """The ``table`` of every spec in ``specs``, concatenated, as CSV text; ``only``
+    (parsed ``--only`` filters, see :mod:`suite.filters`) keeps the rows it matches."""
+    from suite.filters import select
+
     if table not in TABLES:
         raise ValueError(f"table = {table!r}; known tables: {', '.join(TABLES)}")
     frames = [TABLES[table](spec, store) for spec in specs]
+    if only:
+        frames = [select(f, only) for f in frames]
     return pd.concat(frames, ignore_index=True).to_csv(index=False)

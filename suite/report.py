@@ -630,20 +630,30 @@ def stored_specs(store: Store) -> list[Spec]:
 def report(specs: list[Spec], store: Store | None, fmt: str,
            template: str | Path | None = None, *, figures_dir: str | Path | None = None,
            out: str | Path | None = None, title: str | None = None, description: str = "",
-           standalone: bool = False) -> str:
+           standalone: bool = False, only: dict[str, set[str]] | None = None) -> str:
     """The whole report of ``specs`` against ``store``.
 
     HTML embeds its figures (SVG data URIs). With ``figures_dir`` every figure is also
     written there as PDF and SVG, and the LaTeX output includes the PDFs (paths relative
-    to ``out``'s folder when given).
+    to ``out``'s folder when given). ``only`` (parsed ``--only`` filters, see
+    :mod:`suite.filters`) keeps the runs it matches; a spec left without any is left out.
     """
+    from suite.filters import select
+
     tables = []
     for spec in specs:
-        table = summarize(spec, frame(spec, store))
+        runs = frame(spec, store)
+        if only:
+            runs = select(runs, only)
+            if runs.empty:
+                continue
+        table = summarize(spec, runs)
         if fmt == "html" or figures_dir is not None:
             from suite import figures
 
             curves, flips = details(spec, store)
+            if only:
+                curves, flips = select(curves, only), select(flips, only)
             table.figures = figures.build(table, curves, flips)
             for fig in table.figures:
                 if fmt == "html":
@@ -655,5 +665,8 @@ def report(specs: list[Spec], store: Store | None, fmt: str,
                 figures.close(fig.figure)
                 fig.figure = None
         tables.append(table)
+    if only and not tables:
+        raise SpecError("--only " + " ".join(f"{k}={'|'.join(sorted(v))}" for k, v in only.items())
+                        + " matches no run of " + ", ".join(s.path for s in specs))
     return render(tables, fmt, template, title=title, description=description,
                   standalone=standalone)
