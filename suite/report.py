@@ -28,6 +28,7 @@ import pandas as pd
 from reports import TEMPLATES
 from suite.errors import SpecError
 from suite.grid import expand
+from suite.latex import SUITEUNICODE, latex_escape
 from suite.result import check_format
 from suite.spec import ReportLayout, Spec, parse_spec
 from suite.store import Store
@@ -546,18 +547,8 @@ def _env(template_dir: Path | None) -> jinja2.Environment:
     env.filters["latex"] = latex_escape
     env.filters["key"] = format_key
     env.filters["signed"] = signed
+    env.globals["suiteunicode"] = SUITEUNICODE
     return env
-
-
-_LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                   "\\": r"\textbackslash{}", "<": r"\textless{}", ">": r"\textgreater{}",
-                   "±": r"$\pm$", "—": "---", "–": "--", "Δ": r"$\Delta$"}
-
-
-def latex_escape(text: Any) -> str:
-    """Escape LaTeX's special characters in a label."""
-    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
 def format_key(value: Any, column: str) -> str:
