@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from suite import cli_cluster
+from suite import cli_cluster, cli_speed
 from suite.cli_common import RESULTS_HELP, only_option, store_option
 from suite.cli_common import reported as _reported
 from suite.errors import SuiteError
@@ -235,8 +235,9 @@ def report(spec_path: str | None, results: str | None, store_url: str | None, fm
 @click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @store_option
-@click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers"]), default="runs",
-              show_default=True, help="one row per run, per epoch, per mask update, or per layer")
+@click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers", "speed"]),
+              default="runs", show_default=True,
+              help="one row per run, per epoch, per mask update, per layer, or per measured run and batch")
 @click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
 @only_option
 @click.option("--model", "model_run", metavar="RUN",
@@ -275,6 +276,7 @@ def list_(kind: str) -> None:
 
 main.add_command(cli_cluster.launch)
 main.add_command(cli_cluster.store)
+main.add_command(cli_speed.measure)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,7 +13,10 @@ model, dataset, target sparsity, seed):
 - ``curves``: one row per epoch of every finished run;
 - ``flips``: one row per mask update of every finished run whose mask moves;
 - ``layers``: one row per prunable layer of every finished run, with its achieved
-  sparsity.
+  sparsity;
+- ``speed``: one row per measured run, machine and batch size (``suite measure``):
+  median, p10 and p90 times of the dense, masked and pruned models, the speedup, MACs
+  and the machine (CPU model and capability, threads, load).
 """
 
 from __future__ import annotations
@@ -54,9 +57,16 @@ def layers(spec: Spec, store: Store | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LAYER_COLUMNS)
 
 
+def speed(spec: Spec, store: Store | None) -> pd.DataFrame:
+    """One row per measured run, machine and batch size (``suite measure``)."""
+    from suite.speed.table import speed as speed_table
+
+    return speed_table(spec, store)
+
+
 #: ``suite export --table NAME``: the table builders, by name.
 TABLES: dict[str, Callable[[Spec, Store | None], pd.DataFrame]] = {
-    "runs": runs, "curves": curves, "flips": flips, "layers": layers}
+    "runs": runs, "curves": curves, "flips": flips, "layers": layers, "speed": speed}
 
 
 def export(specs: list[Spec], store: Store | None, table: str,

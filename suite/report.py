@@ -328,6 +328,8 @@ class Table:
     labels: dict[str, str] = field(default_factory=dict)
     seeds: int = 0
     figures: list[ReportFigure] = field(default_factory=list)
+    #: measured speed per cell (``suite measure``, suite/speed/table.py); empty without
+    speed: list[Any] = field(default_factory=list)
 
     # helpers for templates
     def label(self, name: Any) -> str:
@@ -386,6 +388,11 @@ class Table:
 
     def figures_of(self, kind: str) -> list[ReportFigure]:
         return [f for f in self.figures if f.kind == kind]
+
+    @property
+    def speed_batches(self) -> list[int]:
+        """The batch sizes of the speed table, smallest first."""
+        return sorted({b for r in self.speed for b in r.speedup})
 
 
 def format_params(count: int) -> str:
@@ -606,8 +613,22 @@ def _csv(tables: list[Table]) -> str:
                                 "precision": " ".join(sorted(s.precisions)) or None,
                                 "reference": ref.value if ref else None,
                                 "reference_std": ref.std if ref else None,
-                                "delta": s.delta, "source": ref.source if ref else None})
+                                "delta": s.delta, "source": ref.source if ref else None,
+                                **_speed_columns(t, row.key, method)})
     return pd.DataFrame(records).to_csv(index=False)
+
+
+def _speed_columns(table: Table, key: dict[str, Any], method: str) -> dict[str, Any]:
+    """A CSV line's measured columns (only when the table has measurements): MACs kept
+    and the speedup at each batch size of the cell."""
+    if not table.speed:
+        return {}
+    out: dict[str, Any] = {"macs_kept": None, **{f"speedup_batch_{b}": None for b in table.speed_batches}}
+    for r in table.speed:
+        if r.method == method and all(r.key.get(k) == v for k, v in key.items() if k in r.key):
+            out["macs_kept"] = r.macs_kept
+            out.update({f"speedup_batch_{b}": v for b, v in r.speedup.items()})
+    return out
 
 
 def stored_specs(store: Store) -> list[Spec]:
@@ -639,13 +660,18 @@ def report(specs: list[Spec], store: Store | None, fmt: str,
             if runs.empty:
                 continue
         table = summarize(spec, runs)
+        from suite.speed import table as speed_table
+
+        table.speed = [r for r in speed_table.rows(spec, store, set(runs["cell_id"]))
+                       if r.method in table.pruning]
         if fmt == "html" or figures_dir is not None:
             from suite import figures
+            from suite.speed import figure as speed_figure
 
             curves, flips = details(spec, store)
             if only:
                 curves, flips = select(curves, only), select(flips, only)
-            table.figures = figures.build(table, curves, flips)
+            table.figures = figures.build(table, curves, flips) + speed_figure.build(table, table.speed)
             for fig in table.figures:
                 if fmt == "html":
                     fig.uri = figures.svg_data_uri(fig.figure)

@@ -50,7 +50,7 @@ def put(store: Store, cell_id: str, seed: int, machine: str, record: dict[str, A
 
 def read(store: Store | None) -> dict[tuple[str, int], list[dict[str, Any]]]:
     """Every measurement record, keyed by (cell id, seed), oldest first, each with its
-    ``machine`` and ``measured`` (epoch seconds). Records of an unknown format are left
+    ``machine_key`` and ``measured`` (epoch seconds). Records of an unknown format are left
     out: a newer release wrote them."""
     if not has_measurements(store):
         return {}
@@ -61,7 +61,7 @@ def read(store: Store | None) -> dict[tuple[str, int], list[dict[str, Any]]]:
     for cell_id, seed, machine, fmt, measured, text in rows:
         if fmt != FORMAT:
             continue
-        record = {**json.loads(text), "machine": machine, "measured": measured}
+        record = {**json.loads(text), "machine_key": machine, "measured": measured}
         out.setdefault((cell_id, seed), []).append(record)
     return out
 

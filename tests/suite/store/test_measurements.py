@@ -30,9 +30,9 @@ def test_records_of_two_machines_are_kept_and_one_machine_replaces_its_own(store
     m.put(store, "c2", 1, "cpu-a", record(4.0))
     got = m.read(store)
     assert sorted(got) == [("c1", 0), ("c2", 1)]
-    by_machine = {r["machine"]: r["timings"]["1"]["dense"]["median"] for r in got[("c1", 0)]}
+    by_machine = {r["machine_key"]: r["timings"]["1"]["dense"]["median"] for r in got[("c1", 0)]}
     assert by_machine == {"cpu-a": 3.0, "cpu-b": 2.0}
-    assert m.latest(store)[("c1", 0)]["machine"] == "cpu-a"
+    assert m.latest(store)[("c1", 0)]["machine_key"] == "cpu-a"
     store.close()
 
 
