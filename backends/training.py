@@ -172,8 +172,23 @@ class Trainer:
         loss = self.numerics.compiler.run(forward_backward)
         self.method.before_optimizer_step(self.model, self.optimizer)
         self.optimizer.step()
-        self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
+        try:
+            self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
+        except Exception:
+            self.check_finite(loss.detach(), step + 1)  # a NaN loss explains a failing mask update
+            raise
         return loss.detach()
+
+    def check_finite(self, loss: torch.Tensor, step: int) -> None:
+        """End the run as failed, naming the loss, when the loss so far or the weights are
+        no longer finite at ``step`` (a mask update then fails only as a consequence)."""
+        value = float(loss + self.epoch_loss)
+        if not math.isfinite(value):
+            raise RunFailed(f"training loss became {value} in epoch {self.epoch + 1} (step {step})",
+                            self._partial())
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise RunFailed(f"training diverged in epoch {self.epoch + 1}: the weights became "
+                            f"non-finite at step {step} (loss {float(loss):.3g})", self._partial())
 
     def train_epoch(self, progress: Progress) -> float:
         """Train the rest of epoch ``self.epoch`` (from batch ``self.batch``); return its
