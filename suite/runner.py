@@ -210,6 +210,10 @@ class _Worker:
                 self.tried.add((claim.cell_id, claim.seed))
                 self.run(by_key[claim.cell_id, claim.seed], claim)
                 continue
+            # the snapshot may predate a claim that beat ours: decide on a fresh one
+            leases = self.store.leases()
+            if any(leases[k].status == "pending" for k in open_):
+                continue
             held = [leases[k].seconds_left for k in open_ if leases[k].status == "running"]
             if not wait or not held:
                 return
@@ -286,10 +290,10 @@ class _Worker:
 def _sleep_interruptibly(seconds: float) -> bool:
     """Sleep, waking early for a stop request; True when one came."""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while (left := end - time.monotonic()) > 0:
         if interrupt.user_requested():
             return True
-        time.sleep(min(0.2, end - time.monotonic()))
+        time.sleep(min(0.2, left))
     return interrupt.user_requested()
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from services import fresh_database, host_address, hosts, on_host, services
+from services import fresh_database, host_address, hosts, on_host, require, services
 
 from suite.grid import expand
 from suite.spec import parse_spec
@@ -81,12 +81,12 @@ def suite_argv(*args: object) -> list[str]:
 
 
 def worker(spec: Path, results: Path, url: str, *, host: str | None = None, wait: bool = True,
-           log: Path) -> subprocess.Popen:
+           log: Path, env: dict | None = None) -> subprocess.Popen:
     """A `suite run` worker, on a test host when ``host`` is given."""
     argv = suite_argv("run", spec, "--results", results, "--lease", LEASE, *(["--wait"] if wait else []))
     if host:
         argv = on_host(host, argv)
-    env = {**os.environ, "SUITE_STORE": url}
+    env = {**os.environ, "SUITE_STORE": url, **(env or {})}
     return subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -188,6 +188,32 @@ def test_a_cut_off_host_loses_its_lease_and_stores_nothing(long_spec, tmp_path, 
         (row2,) = rows(url).values()
         assert row2 == row  # a stored nothing over b's result
         assert "0 runs done" in a_log.splitlines()[-1]
+
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def test_a_worker_whose_clock_is_hours_ahead_takes_nothing_that_is_held(tmp_path):
+    """Leases end on the database's clock: a host whose clock runs two hours ahead
+    (libfaketime) must not judge a live holder's lease as long expired."""
+    if not FAKETIME.exists():
+        require("SUITE_TEST_FAKETIME", "libfaketime (Debian: faketime)")
+    with fresh_database() as url:
+        results = tmp_path / "shared"
+        skewed = {"LD_PRELOAD": str(FAKETIME), "FAKETIME": "+2h", "SUITE_HOST": "skewed"}
+        spec = tmp_path / "longer.toml"
+        spec.write_text(LONG.replace("epochs = 16", "epochs = 48"))  # long enough to be waited on
+        a = worker(spec, results, url, log=tmp_path / "a.log")
+        wait_for(lambda: any(r.status == "running" for r in rows(url).values()), 120, "a's claim")
+        b = worker(spec, results, url, log=tmp_path / "b.log", env=skewed)
+        wait_for(lambda: "waiting: 1 runs held" in (tmp_path / "b.log").read_text(), 120,
+                 "the skewed worker to find the run held")
+        assert a.poll() is None, "the run ended before the skewed worker could look at it"
+        assert finish([a, b]) == [0, 0], (tmp_path / "b.log").read_text()
+        (row,) = rows(url).values()
+        assert row.status == "done" and row.attempts == 1  # nobody stole the live claim
+        assert not row.owner.startswith("skewed:")
+        assert set(starts(results).values()) == {1}
 
 
 def test_postgresql_restarted_during_a_grid_loses_and_doubles_nothing(grid_spec, tmp_path):
