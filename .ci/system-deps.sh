@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages some tests use: pdflatex (the LaTeX report must compile), headless
-# Chromium with a font (the HTML report is rendered and looked at), and the servers of
-# the cluster tests that .ci/services.sh starts: PostgreSQL, SLURM (slurmctld, slurmd,
-# munge), iproute2 for the test hosts and libfaketime for a host with a skewed clock. Without root or apt-get this only says so;
-# those tests then skip and name what is missing.
+# Chromium with a font (the HTML report is rendered and looked at), the servers of the
+# cluster tests that .ci/services.sh starts (PostgreSQL; SLURM: slurmctld, slurmd,
+# munge), iproute2 for the test hosts and libfaketime for a host with a skewed clock.
+# Without root or apt-get this only says so; those tests then skip and name what is
+# missing.
 set -euo pipefail
 PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
           chromium fonts-dejavu-core
