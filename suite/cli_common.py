@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +30,19 @@ def only_option(fn: Callable) -> Callable:
                              "repeatable")(fn)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line on stderr, 'warning: ...', without the source location."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def reported(fn: Callable) -> Callable:
-    """Turn SuiteError into a one-paragraph message and its exit status, no traceback."""
+    """Turn SuiteError into a one-paragraph message and its exit status, no traceback;
+    warnings (a spec that removes every cell, ...) become one 'warning:' line each."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        warnings.showwarning = _show_warning
         try:
             return fn(*args, **kwargs)
         except SuiteError as exc:

@@ -30,7 +30,7 @@ from suite.errors import SpecError
 from suite.grid import expand
 from suite.latex import SUITEUNICODE, latex_escape
 from suite.result import check_format
-from suite.spec import ReportLayout, Spec, parse_spec
+from suite.spec import ReportLayout, Spec, parse_spec, sparsity_text
 from suite.store import Store
 
 FORMATS = ("markdown", "html", "latex", "csv")
@@ -561,7 +561,7 @@ def _env(template_dir: Path | None) -> jinja2.Environment:
 def format_key(value: Any, column: str) -> str:
     """A row-key value as shown: sparsity as a percentage, names as they are."""
     if column == "sparsity":
-        return f"{100 * float(value):g}%"
+        return sparsity_text(value)
     return str(value)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -339,9 +340,72 @@ def _parse(text: str, path: str) -> Spec:
     for model in spec.axes["model"]:  # check every layered recipe now, not mid-run
         for ds in spec.axes["dataset"]:
             spec.recipe_for(model, ds)
+    _check_sparsity_texts(grid)
+    _check_metric(spec, regs)
+    _warn_empty_grid(spec, path)
     if "reference" in doc:
         spec = replace(spec, references=_references(doc["reference"], spec, regs))
     return spec
+
+
+def sparsity_text(value: float) -> str:
+    """A sparsity as tables print it: 0.9 -> '90%', 0.995 -> '99.5%'."""
+    return f"{100 * float(value):g}%"
+
+
+def _check_sparsity_texts(grid: Mapping[str, Any]) -> None:
+    """Two different sparsities that print alike (0.9 and 0.9000001, both '90%') would be
+    two cells that no table tells apart: refused, naming both."""
+    seen: dict[str, tuple[str, float]] = {}
+    entries = [(f"grid.sparsity[{i}]", v) for i, v in enumerate(grid["sparsity"])]
+    for i, rule in enumerate(grid.get("include") or []):
+        values = rule.get("sparsity", [])
+        values = values if isinstance(values, list) else [values]
+        entries += [(f"grid.include[{i}].sparsity", v) for v in values]
+    for where, value in entries:
+        value = float(value)
+        text = sparsity_text(value)
+        if text in seen and seen[text][1] != value:
+            raise SpecError(f"{where} = {value!r} and {seen[text][0]} = {seen[text][1]!r} are two "
+                            f"cells that tables both print as {text}; keep one of them, or make "
+                            "them differ in the first six digits")
+        seen.setdefault(text, (where, value))
+
+
+def _check_metric(spec: Spec, regs: dict[str, Registry]) -> None:
+    """``report.metric = "top5"`` needs datasets of more than 10 classes (top-5 is not
+    measured below that)."""
+    if spec.report.metric != "top5":
+        return
+    for name in spec.axes["dataset"]:
+        dataset = regs["dataset"].get(name)(spec.dataset_options.get(name))
+        classes = dataset.known_classes()
+        if classes is not None and classes <= 10:
+            raise SpecError(f"report.metric = 'top5' but dataset {name!r} has {classes} classes; "
+                            "top-5 accuracy is measured for datasets of more than 10 classes; use "
+                            f"one of {', '.join(repr(m) for m in METRICS if m != 'top5')}")
+
+
+class SpecWarning(UserWarning):
+    """A valid spec that probably does not do what its author meant."""
+
+
+def _warn_empty_grid(spec: Spec, path: str) -> None:
+    """Warn when exclude rules remove every cell of the axes' product."""
+    if not spec.exclude:
+        return
+    import itertools
+
+    product = [dict(zip(AXES, combo, strict=True))
+               for combo in itertools.product(*(spec.axes[a] for a in AXES))]
+    if any(not any(rule.matches(p) for rule in spec.exclude) for p in product):
+        return
+    whole = [i for i, rule in enumerate(spec.exclude) if all(rule.matches(p) for p in product)]
+    who = (f"grid.exclude[{whole[0]}] removes" if whole else "the grid.exclude rules together remove")
+    rest = ("only the [[grid.include]] cells remain" if spec.include else
+            "the spec has no cell to run")
+    warnings.warn(SpecWarning(f"{path}: {who} every cell of the grid's product; {rest}"),
+                  stacklevel=2)
 
 
 def _report_layout(table: dict[str, Any]) -> ReportLayout:

@@ -67,6 +67,11 @@ class Dataset:
         """Classes, image shape, normalization and augmentation of this dataset."""
         raise NotImplementedError
 
+    def known_classes(self) -> int | None:
+        """The number of classes when it is known without reading any file (spec checks
+        use it, e.g. top-5 needs more than 10); None when only the data can tell."""
+        return None
+
     def load(self, split: Split) -> TensorSplit:
         """The whole ``split`` as uint8 tensors; raise DataError if it cannot be found."""
         raise NotImplementedError

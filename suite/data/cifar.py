@@ -71,6 +71,9 @@ class Cifar(FileDataset):
     Options = AugmentOptions
     variant: CifarVariant
 
+    def known_classes(self) -> int:
+        return self.variant.num_classes
+
     def info(self) -> DatasetInfo:
         v = self.variant
         return DatasetInfo(v.num_classes, (3, 32, 32), v.mean, v.std,

@@ -54,6 +54,9 @@ class FashionMNIST(FileDataset):
     name = "fashion_mnist"
     Options = FashionMNISTOptions
 
+    def known_classes(self) -> int:
+        return 10
+
     def info(self) -> DatasetInfo:
         return DatasetInfo(10, (1, 28, 28), (0.2860,), (0.3530,), augment=self.options.augment,
                            crop_padding=4, label="Fashion-MNIST")

@@ -42,6 +42,9 @@ class Digits(Dataset):
         idx = order[:n_test] if split == "test" else order[n_test:]
         return TensorSplit(images[idx].contiguous(), labels[idx].contiguous())
 
+    def known_classes(self) -> int:
+        return 10
+
     def info(self) -> DatasetInfo:
         mean, std = _channel_stats(self._split("train").images)
         return DatasetInfo(10, (1, 8, 8), mean, std, augment="none", label="digits (8x8)")
@@ -80,6 +83,9 @@ class Synthetic(Dataset):
     """
 
     Options = SyntheticOptions
+
+    def known_classes(self) -> int:
+        return self.options.num_classes
 
     def info(self) -> DatasetInfo:
         o = self.options

@@ -168,3 +168,49 @@ def test_seeds_beyond_32_bits_are_refused(seed):
 
 def test_the_largest_seed_is_accepted():
     assert parse_spec(BASE.replace("seeds = [0]", "seeds = [4294967295]")).seeds == (2**32 - 1,)
+
+
+def test_an_exclude_rule_that_removes_every_cell_warns():
+    from suite.spec import SpecWarning
+
+    text = BASE.replace('method = ["dense"]', 'method = ["dense", "dpf"]') + (
+        '[[grid.exclude]]\nmodel = "mlp"\n')
+    with pytest.warns(SpecWarning, match=r"my.toml: grid.exclude\[0\] removes every cell.*no cell"):
+        parse_spec(text, "my.toml")
+    together = BASE.replace('method = ["dense"]', 'method = ["dense", "dpf"]') + (
+        '[[grid.exclude]]\nmethod = "dense"\n[[grid.exclude]]\nmethod = "dpf"\n'
+        '[[grid.include]]\nmethod = "dpf"\nsparsity = 0.7\n')
+    with pytest.warns(SpecWarning, match="rules together remove every cell.*include"):
+        parse_spec(together, "my.toml")
+
+
+def test_an_exclude_rule_that_keeps_a_cell_does_not_warn(recwarn):
+    parse_spec(BASE + '[[grid.exclude]]\nmodel = "mlp"\nsparsity = 0.9\n', "my.toml")
+    assert not [w for w in recwarn if "removes every cell" in str(w.message)]
+
+
+@pytest.mark.parametrize("where,text", [
+    ("grid.sparsity[1]", 'sparsity = [0.9, 0.9000001]'),
+    ("grid.include[0].sparsity", 'sparsity = [0.9]\n[[grid.include]]\nsparsity = 0.9000001'),
+])
+def test_sparsities_that_print_alike_are_refused(where, text):
+    msg = spec_error(BASE.replace("sparsity = [0.5]", text))
+    assert f"{where} = 0.9000001" in msg and "grid.sparsity[0] = 0.9" in msg and "90%" in msg
+
+
+def test_sparsities_that_print_apart_are_kept():
+    spec = parse_spec(BASE.replace("sparsity = [0.5]", "sparsity = [0.9, 0.95, 0.995, 0.9999]"))
+    assert spec.axes["sparsity"] == (0.9, 0.95, 0.995, 0.9999)
+
+
+@pytest.mark.parametrize("dataset", ["digits", "synthetic"])
+def test_top5_on_a_10_class_dataset_is_a_spec_error(dataset):
+    text = BASE.replace('dataset = ["digits"]', f'dataset = ["{dataset}"]') + '[report]\nmetric = "top5"\n'
+    msg = spec_error(text)
+    assert "report.metric = 'top5'" in msg and f"dataset {dataset!r} has 10 classes" in msg
+
+
+def test_top5_on_a_100_class_dataset_is_accepted():
+    text = (BASE.replace('dataset = ["digits"]', 'dataset = ["synthetic", "cifar100"]')
+            + '[report]\nmetric = "top5"\n[dataset.synthetic]\nnum_classes = 20\n')
+    assert parse_spec(text).report.metric == "top5"
