@@ -135,9 +135,9 @@ def test_html_is_one_standalone_file_with_tables_and_figures(paper_store):
 def test_markdown_and_csv_keep_their_layout_and_gain_references(paper_store):
     spec_path, results = paper_store
     md = invoke("report", spec_path, "--results", results, "--format", "markdown").output
-    assert "| dataset | model | sparsity | dense | dpf | snip | sm |" in md
-    assert "| cifar10 | resnet20 | 90% | 92.10 ± 0.10 (n=3) | **88.37 ± 0.15** (n=3) |" in md
-    assert "| resnet20 | dpf | 90% | 88.37 ± 0.15 | 90.00 ± 0.25 | −1.63 | [1] |" in md
+    assert "| dataset | model | sparsity | Dense | DPF | SNIP | SM (momentum) |" in md
+    assert "| CIFAR-10 | ResNet-20 | 90% | 92.10 ± 0.10 (n=3) | **88.37 ± 0.15** (n=3) |" in md
+    assert "| ResNet-20 | DPF | 90% | 88.37 ± 0.15 | 90.00 ± 0.25 | −1.63 | [1] |" in md
     assert "\n† achieved sparsity more than 0.5 percentage points off its target." in md
     csv = invoke("report", spec_path, "--results", results, "--format", "csv").output
     header = csv.splitlines()[0].split(",")

@@ -39,7 +39,7 @@ def test_run_then_second_run_is_a_noop_then_report(tiny_spec, results):
 
     rep = invoke("report", tiny_spec, "--results", results, "--format", "markdown")
     assert rep.exit_code == 0
-    assert "| synthetic | mlp |" in rep.output and "(n=2)" in rep.output
+    assert "| synthetic | MLP |" in rep.output and "(n=2)" in rep.output
     assert "†" not in rep.output  # no cell is off target, so no legend for the mark
 
     # without SPEC: everything in the store, grouped by the spec that produced it
