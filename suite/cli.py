@@ -15,7 +15,6 @@ import click
 from suite import cli_cluster, cli_speed
 from suite.cli_common import RESULTS_HELP, only_option, store_option
 from suite.cli_common import reported as _reported
-from suite.errors import SuiteError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -172,21 +171,10 @@ def _store_note(store: Any) -> str:
 
 
 def _stored(spec_path: str | None, results: str | None, store_url: str | None):
-    """The specs to report or export (SPEC's, else every stored one), their collection
-    (None unless SPEC is a collection) and the store (None when nothing is stored yet)."""
-    from suite import report as report_mod
-    from suite.collection import load_specs
-    from suite.store import open_existing, open_store
+    """The specs to report or export, their collection and the store (see suite.api)."""
+    from suite.api import stored
 
-    if spec_path:
-        loaded = load_specs(spec_path)
-        store = open_existing(store_url, results)
-        return list(loaded.specs), (loaded if loaded.is_collection else None), store
-    store = open_store(store_url, results, create=False)
-    specs = report_mod.stored_specs(store)
-    if not specs:
-        raise SuiteError(f"the results store {store.where} holds no runs yet; run `suite run SPEC`")
-    return specs, None, store
+    return stored(spec_path, results, store_url)
 
 
 def _emit(text: str, out: str | None) -> None:
