@@ -79,11 +79,13 @@ class Registry(Generic[T]):
             return name not in self._broken
         try:
             obj = ep.load()
+            if name in self._items:
+                return True  # its import registered it (e.g. a @register_model builder)
             problem = self._check(obj) if self._check is not None else None
         except Exception as exc:  # noqa: BLE001 - any failure of an outside package
             problem = f"{type(exc).__name__}: {exc}"
         if problem is None:
-            self._items.setdefault(name, obj)  # its import may have registered it already
+            self._items[name] = obj
             return True
         self._broken[name] = (f"the {self._group} entry point {name!r} ({ep.value}) cannot be "
                               f"used and is ignored: {problem}; fix or uninstall the package "

@@ -55,6 +55,22 @@ def test_a_broken_entry_point_is_left_out_with_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == ""  # said once
 
 
+def test_an_entry_point_whose_import_registers_it_is_used(tmp_path, monkeypatch):
+    """``plugin_net = "mod:build"`` where ``build`` is a @register_model builder."""
+    from suite.models import MODELS, ModelEntry
+
+    (tmp_path / "selfreg_plugin.py").write_text(
+        "from suite.models import register_model\n\n\n"
+        "@register_model('plugin_net')\ndef build(info, options):\n    \"\"\"A plugin net.\"\"\"\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
+    monkeypatch.setattr(MODELS, "_pending", None)
+    eps = [EntryPoint("plugin_net", "selfreg_plugin:build", "suite.models")]
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == "suite.models" else [])
+    entry = MODELS.get("plugin_net")
+    assert isinstance(entry, ModelEntry) and entry.description == "A plugin net."
+
+
 def test_a_spec_naming_a_broken_plugin_says_why(monkeypatch):
     from methods import METHODS
     from suite.spec import parse_spec
