@@ -3,6 +3,8 @@ and shrunk or sparse), added to ``suite``'s group."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from suite.cli_common import RESULTS_HELP, only_option, store_option
@@ -42,7 +44,8 @@ def measure(spec_path: str, results: str | None, store_url: str | None, batch_te
             threads: int, repeats: int, warmup: int, device: str, only: tuple[str, ...],
             export: bool) -> None:
     """Time the final model of every finished run of SPEC against the dense model of its
-    architecture and store the measurement (one record per run and machine)."""
+    architecture and store the measurement (one record per run and machine). Exit
+    status 1 when some run could not be measured."""
     import torch
 
     from suite import filters
@@ -58,6 +61,9 @@ def measure(spec_path: str, results: str | None, store_url: str | None, batch_te
     filters.check(loaded.specs, only, spec_path)
     store = open_store(store_url, results)
     settings = Settings(batches, threads, repeats, warmup, device, export)
-    count = run_measure(loaded.specs, store, results_dir(results), settings, only=only,
-                        echo=lambda line: click.echo(line))
+    count, failed = run_measure(loaded.specs, store, results_dir(results), settings, only=only,
+                                echo=lambda line: click.echo(line))
     click.echo(f"{count} runs measured; `suite export {spec_path} --table speed` lists them")
+    if failed:
+        click.echo(f"{len(failed)} runs not measured (above)", err=True)
+        sys.exit(1)

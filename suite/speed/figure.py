@@ -41,7 +41,8 @@ def speedup_vs_sparsity(table: Table, model_rows: list[SpeedRow], title: str) ->
         ax.set_xlabel("target sparsity")
         ax.set_ylabel("measured speedup over dense (×)")
         ax.set_title(title)
-        figures._legend(fig, [ax], 1)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False)
     return fig
 
 

@@ -110,3 +110,12 @@ def test_a_bad_batch_list_is_a_usage_error(measured):
     spec, results, _, _ = measured
     got = invoke("measure", spec, "--results", results, "--batch", "1,x")
     assert got.exit_code == 2 and "--batch '1,x'" in got.output and "Traceback" not in got.output
+
+
+def test_only_selects_runs_and_names_unknown_values(measured):
+    spec, results, _, _ = measured
+    got = invoke("measure", spec, "--results", results, "--only", "method=dpf", "--batch", "1",
+                 "--repeats", "1", "--warmup", "0", "--no-export")
+    assert got.exit_code == 0 and "1 runs measured" in got.output
+    got = invoke("measure", spec, "--results", results, "--only", "method=dfp")
+    assert got.exit_code == 2 and "dfp" in got.output and "Traceback" not in got.output

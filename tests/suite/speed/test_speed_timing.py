@@ -28,8 +28,9 @@ def test_threads_are_restored_and_bad_values_named():
     import torch
 
     before = torch.get_num_threads()
-    with timing.threads(1):
+    with timing.threads(1) as flushing:
         assert torch.get_num_threads() == 1
+        assert isinstance(flushing, bool)
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads = 0"):
         with timing.threads(0):
