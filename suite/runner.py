@@ -20,6 +20,7 @@ from typing import Any
 from backends import create_backend
 from backends.base import Backend, RunFailed
 from suite import interrupt
+from suite.data import create_dataset
 from suite.errors import SpecError, StoreError
 from suite.grid import Cell, expand
 from suite.lease import LEASE_SECONDS, RENEWALS_PER_LEASE, LeaseKeeper, expire_dead_local_claims, owner_id
@@ -152,7 +153,6 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
     if root is None:
         raise StoreError(f"the store {store.where} is not a file under a results directory: "
                          "give --results (or SUITE_RESULTS) for the runs' artifacts")
-    store.record_spec(spec, expand(spec))
     summary = RunSummary(requested=len(runs))
     todo = []
     for r in runs:
@@ -162,6 +162,8 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
             summary.skipped_failed += 1
         else:
             todo.append(r)
+    check_data(r.cell for r in todo)  # before anything is stored
+    store.record_spec(spec, expand(spec))
     if not todo:
         return summary
     by_key = {(r.cell.id, r.seed): r for r in todo}
@@ -174,6 +176,17 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
         worker.progress.close()
     summary.held_elsewhere = len(by_key) - len(worker.tried)
     return summary
+
+
+def check_data(cells: Iterable[Cell]) -> None:
+    """Raise DataError when a dataset these cells need cannot be found (each distinct
+    dataset and options once), before any run starts or anything is stored."""
+    seen = set()
+    for cell in cells:
+        key = (cell.dataset, repr(cell.dataset_options))
+        if key not in seen:
+            seen.add(key)
+            create_dataset(cell.dataset, cell.dataset_options).check()
 
 
 class _Worker:

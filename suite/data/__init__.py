@@ -76,6 +76,12 @@ class Dataset:
         """The whole ``split`` as uint8 tensors; raise DataError if it cannot be found."""
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Raise DataError now if the data cannot be found, without reading it: a grid
+        is checked before its first run, so that a missing root fails once, with nothing
+        stored, instead of failing every cell. Generated or bundled data has nothing to
+        check."""
+
     def provenance(self) -> dict[str, Any]:
         """Where the data came from, recorded with every result. Cell ids leave data paths
         out (the same cell may read a copy elsewhere), so this is what tells two sources of

@@ -142,6 +142,11 @@ class FileDataset(Dataset):
     def load(self, split: Split) -> TensorSplit:
         return self.decoded().split(split)
 
+    def check(self) -> None:
+        """Find the files (without decoding them); DataError names what was looked for."""
+        if self.source is None:
+            self.source = self.locate()
+
     def provenance(self) -> dict[str, Any]:
         """The layout found, its resolved root, and a fingerprint of the files read."""
         source = self.source or self.locate()

@@ -65,6 +65,9 @@ class ImageNet(Dataset):
     def root(self) -> Path:
         return _path(self.options.root) if self.options.root else data_base() / self.name
 
+    def check(self) -> None:
+        self._check_layout()
+
     def _check_layout(self) -> Path:
         root = self.root()
         searched = Searched(self.name)

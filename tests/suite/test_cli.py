@@ -159,3 +159,19 @@ def test_plan_shows_running_claims_with_owner_and_start(tiny_spec, results):
     line = next(ln for ln in res.output.splitlines() if ln.endswith("by otherhost:4242:abcdef"))
     assert line.split()[6] == "running" and " since 20" in line  # id method model dataset s seed
     assert "1 running, 1 pending" in res.output
+
+
+def test_a_missing_dataset_root_fails_once_before_any_run_and_stores_nothing(tmp_path, results):
+    spec = tmp_path / "cifar.toml"
+    spec.write_text(
+        '[suite]\nname = "nodata"\nseeds = [0, 1]\n'
+        '[grid]\nmethod = ["dense", "dpf"]\nmodel = ["resnet20"]\ndataset = ["cifar10"]\n'
+        'sparsity = [0.5, 0.9]\n[train]\nepochs = 1\n'
+        f'[dataset.cifar10]\nroot = "{tmp_path / "no-such-folder"}"\n')
+    proc = subprocess.run([sys.executable, "-m", "suite.cli", "run", str(spec), "--results",
+                           str(results)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "no-such-folder" in proc.stderr
+    assert "cifar10" in proc.stderr
+    assert not (results / "suite.db").exists() or not Store(results, create=False).runs()
+    assert not (results / "runs").exists()

@@ -122,3 +122,42 @@ def test_results_path_that_is_a_file(tmp_path):
     (tmp_path / "taken").write_text("a file where the results directory should be")
     with pytest.raises(StoreError, match="cannot create the results directory"):
         Store(tmp_path / "taken")
+
+
+@pytest.fixture
+def read_only_store(v1_store, tmp_path_factory):
+    """The version-1 store on a read-only mount (root), or in a read-only directory."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        (v1_store / "suite.db").chmod(0o444)
+        v1_store.chmod(0o555)
+        yield v1_store
+        v1_store.chmod(0o755)
+        return
+    ro = tmp_path_factory.mktemp("read-only-mount")
+    subprocess.run(["mount", "--bind", str(v1_store), str(ro)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True)
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_store_on_a_read_only_mount_can_be_reported_planned_and_exported(read_only_store,
+                                                                          tmp_path_factory):
+    import subprocess
+    import sys
+
+    before = digest(read_only_store / "suite.db")
+    spec = tmp_path_factory.mktemp("spec") / "stored.toml"
+    spec.write_text(Store(read_only_store, create=False).specs()[0]["text"])
+    for args in (["report", "--format", "markdown"], ["export"], ["plan", str(spec)],
+                 ["report", str(spec), "--format", "csv"]):
+        proc = subprocess.run([sys.executable, "-m", "suite.cli", *args, "--results",
+                               str(read_only_store)], capture_output=True, text=True)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "unable to open" not in proc.stderr
+    assert digest(read_only_store / "suite.db") == before
+    assert sorted(p.name for p in read_only_store.iterdir()) == ["suite.db"]
