@@ -4,7 +4,9 @@
 Nothing in the destination is lost: a run is copied when the destination has no row
 for it or a row that is further behind (pending < failed < done), so a failure never
 replaces a result and nothing replaces a done run. Claims are not copied: a run that
-was running in the source arrives pending.
+was running in the source arrives pending. Measurement records (``suite measure``,
+schema version 3) are copied beside the destination's, one per (cell, seed, machine);
+a record the destination has for the same machine is kept.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from suite.store.schema import cells, runs, spec_cells, specs
+from suite.store import measurements as measured
+from suite.store.schema import cells, measurements, runs, spec_cells, specs
 from suite.store.store import Store
 
 _RANK = {"pending": 0, "running": 0, "failed": 1, "done": 2}
@@ -25,10 +28,12 @@ class CopySummary:
     cells: int = 0
     runs_copied: int = 0
     runs_kept: int = 0  # the destination's row was as good or better
+    measurements: int = 0  # measurement records in the source
 
     def describe(self) -> str:
-        return (f"{self.specs} specs, {self.cells} cells, {self.runs_copied} runs copied; "
+        text = (f"{self.specs} specs, {self.cells} cells, {self.runs_copied} runs copied; "
                 f"{self.runs_kept} runs kept as the destination had them")
+        return text + (f"; {self.measurements} measurement records" if self.measurements else "")
 
 
 def _rows(store: Store, table) -> list[dict]:
@@ -43,6 +48,7 @@ def copy_store(src: Store, dst: Store) -> CopySummary:
     summary = CopySummary()
     spec_rows, cell_rows = _rows(src, specs), _rows(src, cells)
     placed, run_rows = _rows(src, spec_cells), _rows(src, runs)
+    measured_rows = _rows(src, measurements) if measured.has_measurements(src) else []
     have = dst.leases()
 
     def write(conn) -> None:
@@ -66,6 +72,10 @@ def copy_store(src: Store, dst: Store) -> CopySummary:
                 index_elements=["cell_id", "seed"],
                 set_={k: stmt.excluded[k] for k in row if k not in ("cell_id", "seed")}))
             summary.runs_copied += 1
+        for row in measured_rows:
+            conn.execute(dst._insert(measurements).values(**row).on_conflict_do_nothing(
+                index_elements=["cell_id", "seed", "machine"]))
     dst._write(write)
+    summary.measurements = len(measured_rows)
     summary.specs, summary.cells = len(spec_rows), len(cell_rows)
     return summary

@@ -51,3 +51,16 @@ def test_an_older_store_reads_as_without_measurements_and_stays_unchanged(tmp_pa
     assert m.read(store) == {} and m.latest(store) == {}
     store.close()
     assert hashlib.sha256((tmp_path / "suite.db").read_bytes()).hexdigest() == before
+
+
+def test_store_copy_brings_measurements_beside_the_destinations(tmp_path):
+    from suite.store.copy import copy_store
+
+    src, dst = Store(tmp_path / "a"), Store(tmp_path / "b")
+    m.put(src, "c1", 0, "cpu-a", record(1.0))
+    m.put(src, "c1", 0, "cpu-b", record(2.0))
+    m.put(dst, "c1", 0, "cpu-a", record(9.0))
+    summary = copy_store(src, dst)
+    assert summary.measurements == 2 and "2 measurement records" in summary.describe()
+    got = {r["machine_key"]: r["timings"]["1"]["dense"]["median"] for r in m.read(dst)[("c1", 0)]}
+    assert got == {"cpu-a": 9.0, "cpu-b": 2.0}
