@@ -64,3 +64,21 @@ def test_store_copy_brings_measurements_beside_the_destinations(tmp_path):
     assert summary.measurements == 2 and "2 measurement records" in summary.describe()
     got = {r["machine_key"]: r["timings"]["1"]["dense"]["median"] for r in m.read(dst)[("c1", 0)]}
     assert got == {"cpu-a": 9.0, "cpu-b": 2.0}
+
+
+def test_a_version_2_store_is_read_without_measurements_and_not_migrated(tmp_path):
+    import sqlite3
+
+    Store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "suite.db")
+    conn.execute("DROP TABLE measurements")  # what version 2 wrote
+    conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    conn.execute("UPDATE alembic_version SET version_num='0002'")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256((tmp_path / "suite.db").read_bytes()).hexdigest()
+    store = Store(tmp_path, create=False)
+    assert store.version == 2 and m.read(store) == {}
+    store.close()
+    assert hashlib.sha256((tmp_path / "suite.db").read_bytes()).hexdigest() == before
+    assert Store(tmp_path).version == 3  # the first write migrates
