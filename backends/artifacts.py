@@ -23,8 +23,10 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
+    """torch.save to a temporary file, then rename: a crash never leaves half a file.
+    The temporary name is this process's own, so two runners that briefly both hold a
+    run (one cut off from the store, not yet stopped) never write into one file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 

@@ -310,6 +310,10 @@ class DeepSpeedTrainer(Trainer):
         if self.is_main:
             super().log(line)
 
+    def write_events(self, entry: dict[str, Any]) -> None:
+        if self.is_main:
+            super().write_events(entry)
+
     def finish(self, started: float) -> dict[str, Any]:
         self.sync_masks("at the end")
         self.master.to_fp32(self.model)  # the stored and measured model is the fp32 master

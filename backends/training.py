@@ -25,6 +25,7 @@ from torch import nn
 from backends import precision as numerics
 from backends.artifacts import CHECKPOINT, atomic_save, checkpoint_precision, result_record
 from backends.base import Progress, RunFailed
+from backends.events import EventLog
 from methods import Method, MethodContext, create_method
 from suite import interrupt
 from suite.data import create_dataset
@@ -256,6 +257,13 @@ class Trainer:
         with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
+    def write_events(self, entry: dict[str, Any]) -> None:
+        """TensorBoard events of the epoch that just ended (``entry``) and of the mask
+        updates made during it."""
+        end = self.epoch * self.steps_per_epoch
+        start = end - self.steps_per_epoch
+        self.events.epoch(entry, end, [f for f in self.method.flips if start < f["step"] <= end])
+
     def setup_method(self) -> None:
         """Let the method install its initial masks (SNIP scores the first batch)."""
         first = next(iter(self.train_loader.epoch(0)))
@@ -270,6 +278,7 @@ class Trainer:
         self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
                  f"cell={self.cell.id} seed={self.seed} device={self.device} {self.numerics.text()}")
         epochs = self.cell.train.epochs
+        self.events = EventLog(self.run_dir, self.epoch * self.steps_per_epoch if resumed else None)
         progress.start(self.total_steps, f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
                                          f" s={self.cell.sparsity:g} seed={self.seed}")
         progress.advance(self.epoch * self.steps_per_epoch + self.batch)
@@ -286,12 +295,14 @@ class Trainer:
                                    "lr": self.optimizer.param_groups[0]["lr"],
                                    "sparsity": self.current_sparsity()})
                 self.log(json.dumps(self.curve[-1]))
+                self.write_events(self.curve[-1])
                 progress.advance(0, epoch=f"{self.epoch}/{epochs}", top1=f"{metrics['top1']:.1f}")
                 self.save_checkpoint()
                 if interrupt.requested():
                     raise interrupt.Interrupted
         finally:
             progress.close()
+            self.events.close()
         return self.finish(started)
 
     def save_outputs(self) -> None:
