@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from services import fresh_database, host_address, hosts, on_host, require, services
+from test_reliability import LONG_SPEC
 
 from suite.grid import expand
 from suite.spec import parse_spec
@@ -53,27 +54,8 @@ GRID = textwrap.dedent("""
 """)
 GRID_RUNS = len(expand(parse_spec(GRID))) * 3
 
-LONG = textwrap.dedent("""
-    [suite]
-    name = "long"
-    seeds = [0]
-    [grid]
-    method = ["dense"]
-    model = ["mlp"]
-    dataset = ["synthetic"]
-    sparsity = [0.5]
-    [train]
-    epochs = 16
-    batch_size = 32
-    lr = 0.05
-    [model.mlp]
-    hidden = [256, 256]
-    [dataset.synthetic]
-    train_size = 2048
-    test_size = 256
-    [backend.torch]
-    threads = 1
-""")
+LONG = LONG_SPEC.replace("epochs = 12", "epochs = 16")  # a run of several seconds
+
 
 
 def suite_argv(*args: object) -> list[str]:
@@ -145,14 +127,20 @@ def reference(long_spec, tmp_path) -> dict:
     return row.result["metrics"]
 
 
+def two_hosts(spec: Path, results: Path, url: str, tmp_path: Path) -> tuple:
+    """Worker a on host 1, past its first checkpoint, and worker b on host 2 (waiting)."""
+    h1, h2 = hosts()[:2]
+    a = worker(spec, results, url_for(url, h1), host=h1, log=tmp_path / "a.log")
+    wait_for(lambda: list(results.glob("runs/*/seed-0/checkpoint.pt")), 120, "a checkpoint")
+    b = worker(spec, results, url_for(url, h2), host=h2, log=tmp_path / "b.log")
+    return h1, h2, a, b
+
+
 def test_kill_9_on_one_host_is_taken_over_by_another_and_resumes_exactly(
         long_spec, tmp_path, reference):
-    h1, h2 = hosts()[:2]
     with fresh_database() as url:
         results = tmp_path / "shared"
-        a = worker(long_spec, results, url_for(url, h1), host=h1, log=tmp_path / "a.log")
-        wait_for(lambda: list(results.glob("runs/*/seed-0/checkpoint.pt")), 120, "a checkpoint")
-        b = worker(long_spec, results, url_for(url, h2), host=h2, log=tmp_path / "b.log")
+        h1, h2, a, b = two_hosts(long_spec, results, url, tmp_path)
         time.sleep(1.0)
         a.send_signal(signal.SIGKILL)
         a.wait()
@@ -167,12 +155,9 @@ def test_kill_9_on_one_host_is_taken_over_by_another_and_resumes_exactly(
 
 
 def test_a_cut_off_host_loses_its_lease_and_stores_nothing(long_spec, tmp_path, reference):
-    h1, h2 = hosts()[:2]
     with fresh_database() as url:
         results = tmp_path / "shared"
-        a = worker(long_spec, results, url_for(url, h1), host=h1, log=tmp_path / "a.log")
-        wait_for(lambda: list(results.glob("runs/*/seed-0/checkpoint.pt")), 120, "a checkpoint")
-        b = worker(long_spec, results, url_for(url, h2), host=h2, log=tmp_path / "b.log")
+        h1, h2, a, b = two_hosts(long_spec, results, url, tmp_path)
         services("cut-link", h1)
         try:
             assert finish([b]) == [0], (tmp_path / "b.log").read_text()
