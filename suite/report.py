@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,20 +229,26 @@ class Summary:
         return out
 
 
-def _summary(runs: pd.DataFrame, metric: str) -> Summary:
-    done = runs[runs["status"] == "done"]
-    values = [float(v) for v in done[metric] if v is not None and not pd.isna(v)]
-    s = Summary(n=len(values), failed=int((runs["status"] == "failed").sum()),
-                missing=int((runs["status"] == "pending").sum()),
-                running=int((runs["status"] == "running").sum()),
-                off_target=int(done["off_target"].fillna(False).astype(bool).sum()), values=values,
-                target=float(runs["sparsity"].iloc[0]) if len(runs) else 0.0,
-                precisions={str(p): int(n) for p, n in done["precision"].dropna().value_counts().items()})
+def _summary(runs: list[dict[str, Any]], metric: str) -> Summary:
+    """The summary of one cell's runs (rows of the per-run frame, as dicts)."""
+    def present(v: Any) -> bool:
+        return v is not None and not pd.isna(v)
+
+    done = [r for r in runs if r["status"] == "done"]
+    values = [float(r[metric]) for r in done if present(r[metric])]
+    count = Counter(r["status"] for r in runs)
+    precisions = Counter(str(r["precision"]) for r in done if present(r["precision"]))
+    s = Summary(n=len(values), failed=count["failed"], missing=count["pending"],
+                running=count["running"],
+                off_target=sum(bool(r["off_target"]) for r in done if present(r["off_target"])),
+                values=values, target=float(runs[0]["sparsity"]) if runs else 0.0,
+                precisions=dict(precisions.most_common()))
     if values:
         s.mean = sum(values) / len(values)
         if len(values) > 1:
             s.std = math.sqrt(sum((v - s.mean) ** 2 for v in values) / (len(values) - 1))
-        s.achieved_sparsity = float(done["achieved_sparsity"].astype(float).mean())
+        achieved = [float(r["achieved_sparsity"]) for r in done if present(r["achieved_sparsity"])]
+        s.achieved_sparsity = sum(achieved) / len(achieved) if achieved else math.nan
     return s
 
 
@@ -411,6 +418,14 @@ def _uses_sparsity(method: str, df: pd.DataFrame) -> bool:
         return not (df.loc[df["method"] == method, "sparsity"] == 0).all()
 
 
+def _groups(records: list[dict[str, Any]], columns: list[str]) -> dict[tuple, list[dict[str, Any]]]:
+    """The per-run records by their values in ``columns``, each group in frame order."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[c] for c in columns), []).append(r)
+    return groups
+
+
 def summarize(spec: Spec, df: pd.DataFrame) -> Table:
     """Lay ``df`` out as the spec's table: one column per method; ``dense`` (which has no
     sparsity axis) is shown in every row of its model and dataset, as the baseline."""
@@ -434,17 +449,21 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
         key=lambda key: (group_order[tuple(key[k] for k in group_columns)],
                          float(key.get("sparsity", 0.0))))
     references = {ref.key: ref for ref in spec.references}
+    # each cell's runs looked up, not filtered out of the whole frame per cell: a grid of
+    # 10,000 cells would otherwise compare every run with every cell
+    records = df.to_dict("records")
+    by_cell = _groups(records, ["method", *keys])
+    by_group = _groups(records, ["method", *group_columns])
     rows = []
     for key in ordered:
         cells = {}
         for method in methods:
-            sel = df["method"] == method
-            for k, v in key.items():
-                if k == "sparsity" and method in baselines:
-                    continue  # a method without a sparsity axis (dense) fills every sparsity row
-                sel &= df[k] == v
-            if sel.any():
-                s = _summary(df[sel], metric)
+            if method in baselines:  # no sparsity axis (dense): it fills every sparsity row
+                runs = by_group.get((method, *(key[k] for k in group_columns)))
+            else:
+                runs = by_cell.get((method, *(key[k] for k in keys)))
+            if runs:
+                s = _summary(runs, metric)
                 s.reference = _reference_for(references, method, key, s.target, metric)
                 cells[method] = s
         rows.append(Row(key, cells, *_best(cells, pruning, layout.precision)))
@@ -535,7 +554,7 @@ def _compare(table: Table, spec: Spec, df: pd.DataFrame) -> None:
             continue
         if ref.source not in table.sources:
             table.sources.append(ref.source)
-        reproduced = _summary(df[sel], ref.metric)
+        reproduced = _summary(df[sel].to_dict("records"), ref.metric)
         reproduced.reference = ref
         key = {"dataset": ref.dataset, "model": ref.model, "sparsity": ref.sparsity}
         table.comparisons.append(Comparison(key, ref.method, ref.metric, reproduced, ref,
