@@ -7,6 +7,7 @@ import io
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from small_specs import TWO_METHODS
 
 from suite.api import open_results
 from suite.cli import main
@@ -19,24 +20,7 @@ def invoke(*args):
     return res.output
 
 
-SPEC = """
-[suite]
-name = "two"
-seeds = [0]
-[grid]
-method = ["dense", "dpf"]
-model = ["mlp"]
-dataset = ["synthetic"]
-sparsity = [0.5]
-[train]
-epochs = 1
-batch_size = 64
-[model.mlp]
-hidden = [16]
-[dataset.synthetic]
-train_size = 128
-test_size = 64
-"""
+SPEC = TWO_METHODS
 
 
 @pytest.fixture(scope="module")

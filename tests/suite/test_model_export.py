@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from click.testing import CliRunner
+from small_specs import ONE_METHOD
 from torch.nn.utils import prune
 
 from suite.cli import main
@@ -12,24 +13,7 @@ from suite.grid import expand
 from suite.models import create_model
 from suite.spec import parse_spec
 
-SPEC = """
-[suite]
-name = "one"
-seeds = [0]
-[grid]
-method = ["dpf"]
-model = ["mlp"]
-dataset = ["synthetic"]
-sparsity = [0.8]
-[train]
-epochs = 1
-batch_size = 64
-[model.mlp]
-hidden = [16]
-[dataset.synthetic]
-train_size = 128
-test_size = 64
-"""
+SPEC = ONE_METHOD
 
 
 def invoke(*args):

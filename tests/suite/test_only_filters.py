@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from small_specs import TWO_METHODS
 
 from suite.cli import main
 
-SPEC = """
-[suite]
-name = "two"
-seeds = [0]
-[grid]
-method = ["dense", "dpf"]
-model = ["mlp"]
-dataset = ["synthetic"]
-sparsity = [0.5]
-[train]
-epochs = 1
-batch_size = 64
-[model.mlp]
-hidden = [16]
-[dataset.synthetic]
-train_size = 128
-test_size = 64
-"""
+SPEC = TWO_METHODS
 
 
 def invoke(*args):
