@@ -3,7 +3,9 @@ cells of their own, and auto joins the id as asked, not as resolved on a host.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,23 +63,33 @@ def test_auto_ids_do_not_depend_on_the_host(tiny_spec_text, monkeypatch):
     assert len(seen) == 1
 
 
-def test_the_committed_store_keeps_its_ids_under_the_default_precision():
-    """docs/results' store holds every cell of specs/cifar10_cpu.toml (fp32, the default)."""
+def committed_cells() -> dict[str, dict]:
+    """The canonical cells of docs/results' store, read-only."""
     db = ROOT / "docs" / "results" / "store" / "suite.db"
     if not db.exists():
         pytest.skip("no committed store")
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        stored = {row[0] for row in con.execute("SELECT DISTINCT cell_id FROM runs")}
-    cells = expand(load_spec(ROOT / "specs" / "cifar10_cpu.toml"))
-    dense = [c for c in cells if c.method == "dense"]
-    assert dense and dense[0].id in stored and dense[0].precision == "fp32"
+        rows = con.execute("SELECT id, canonical FROM cells WHERE id IN (SELECT cell_id FROM runs)")
+        return {cid: json.loads(text) for cid, text in rows}
 
 
-def test_the_parity_collection_shares_its_fp32_cell_with_the_cpu_grid():
+def test_the_committed_store_keeps_its_ids_under_the_default_precision():
+    """docs/results' store holds the earlier fp32 grid of specs/cifar10_cpu.toml: the same
+    cells without the spec's ``precision = "auto"`` keep the ids they were stored under."""
+    grid = expand(load_spec(ROOT / "specs" / "cifar10_cpu.toml"))
+    dense = next(c for c in grid if c.method == "dense")
+    assert dense.precision == "auto"
+    fp32 = replace(dense, precision="fp32")
+    stored = committed_cells()
+    assert fp32.id in stored and "precision" not in stored[fp32.id]
+    assert dense.canonical() == {**stored[fp32.id], "precision": "auto"}
+
+
+def test_the_parity_collection_shares_its_fp32_cell_with_the_earlier_cpu_grid():
     from suite.collection import load_specs
 
     fp32, bf16 = (expand(s) for s in load_specs(ROOT / "specs" / "precision_parity_cpu.toml").specs)
-    grid = expand(load_spec(ROOT / "specs" / "cifar10_cpu.toml"))
     assert [c.precision for c in fp32 + bf16] == ["fp32", "bf16"]
-    assert fp32[0].id == next(c.id for c in grid if c.method == "dense")
+    stored = committed_cells()
+    assert stored[fp32[0].id]["method"] == "dense"
     assert bf16[0].canonical() == {**fp32[0].canonical(), "precision": "bf16"}

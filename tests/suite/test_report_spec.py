@@ -264,18 +264,22 @@ def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     recipe = cells[0].train
     assert recipe.epochs == 5
     assert recipe.milestones == (0.5, 0.75) and recipe.warmup == pytest.approx(5 / 300)
-    # docs/results was rendered from this store, which may hold an earlier, smaller grid
-    # of this spec. Every stored run must be a run of a cell the spec declares now, or of
-    # an older version of one (a method whose version was bumped since): a change of the
+    # docs/results was rendered from this store, which also holds an earlier, smaller
+    # grid of this spec (fp32, before the spec chose precision "auto"). Every stored run
+    # must be a run of a cell the spec declares now, or of an older version of one (a
+    # method whose version was bumped since, or the default precision): a change of the
     # recipe, the options or the axes' values would leave stored runs outside the grid.
     store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
     ids = {c.id for c in cells}
+    precision = cells[0].precision
+    assert precision == "auto"
     current = 0
     for (_, seed), canonical in stored_runs(store / "suite.db").items():
         version = METHODS.get(canonical["method"]).version
         assert seed in spec.seeds and canonical["method_version"] <= version
-        assert cell_id({**canonical, "method_version": version}) in ids, canonical
-        current += canonical["method_version"] == version
+        assert canonical.get("precision", "fp32") in ("fp32", precision), canonical
+        assert cell_id({**canonical, "method_version": version, "precision": precision}) in ids, canonical
+        current += canonical["method_version"] == version and canonical.get("precision") == precision
     # and `suite plan` counts exactly those of the current versions as done: they are reused
     res = invoke("plan", SPECS / "cifar10_cpu.toml", "--summary", "--results", store)
     assert res.exit_code == 0, res.output
