@@ -38,15 +38,15 @@ def launch(spec_path: str, executor: str, workers: int, results: str | None,
            lease: float | None) -> None:
     """Queue the runs of SPEC in the store and start N workers that claim them until none
     is left; returns at once. `suite plan SPEC` shows from any machine what runs where."""
+    from suite import filters, runner
     from suite import launch as launch_mod
-    from suite import runner
     from suite.collection import load_specs
     from suite.grid import expand
     from suite.store import open_store, redact, results_dir
     from suite.store import store_url as resolve
 
     loaded = load_specs(spec_path)
-    runner.parse_filters(only)
+    filters.parse_filters(only)
     for spec in loaded.specs:
         runner.backend_for(spec, None, device=device).describe()
     root = results_dir(results)

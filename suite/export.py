@@ -28,6 +28,7 @@ import pandas as pd
 from suite import report
 from suite.spec import Spec
 from suite.store import Store
+from suite.tuning import swept_frame
 
 KEY_COLUMNS = report.KEY_COLUMNS
 RUN_COLUMNS = report.RUN_COLUMNS
@@ -54,7 +55,7 @@ def layers(spec: Spec, store: Store | None) -> pd.DataFrame:
     rows = [{**report.run_key(spec, cell, seed), "layer": name, "achieved_sparsity": value}
             for cell, seed, record in report.done_records(spec, store)
             for name, value in (record["sparsity"].get("per_layer") or {}).items()]
-    return pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    return swept_frame(spec, rows, LAYER_COLUMNS)
 
 
 def speed(spec: Spec, store: Store | None) -> pd.DataFrame:

@@ -12,15 +12,54 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from suite import sweeps
 from suite.errors import SpecError
-from suite.grid import expand
+from suite.grid import Cell, expand
 from suite.registry import did_you_mean
-from suite.runner import parse_filters
-from suite.spec import Spec
+from suite.spec import AXES, Spec
 
+#: The keys of ``--only`` besides option paths (``train.lr``).
+FILTER_KEYS = (*AXES, "seed", "id")
 #: The column of a report or export table that each --only key compares with.
 COLUMN = {"method": "method", "model": "model", "dataset": "dataset", "sparsity": "sparsity",
           "seed": "seed", "id": "cell_id"}
+
+
+def parse_filters(only: Iterable[str]) -> dict[str, set[str]]:
+    """``--only KEY=VALUE`` options: same key = any of the values, different keys = all."""
+    filters: dict[str, set[str]] = {}
+    for item in only:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise SpecError(f"--only {item!r} must look like KEY=VALUE, e.g. --only method=dpf")
+        if key not in FILTER_KEYS and "." not in key:
+            raise SpecError(f"--only {item!r}: unknown key {key!r}{did_you_mean(key, FILTER_KEYS)}; "
+                            f"allowed keys: {', '.join(FILTER_KEYS)} and option paths such as "
+                            "train.lr")
+        if key == "sparsity":
+            try:
+                value = repr(float(value))
+            except ValueError:
+                raise SpecError(f"--only {item!r}: sparsity must be a number") from None
+        elif "." in key:
+            value = sweeps.normal_text(value)
+        filters.setdefault(key, set()).add(value)
+    return filters
+
+
+def matches(cell: Cell, seed: int, filters: dict[str, set[str]]) -> bool:
+    """Whether the run (cell, seed) passes parsed ``--only`` filters."""
+    values = {"method": cell.method, "model": cell.model, "dataset": cell.dataset,
+              "sparsity": repr(float(cell.sparsity)), "seed": str(seed), "id": cell.id}
+    return all((values[k] if k in values else filter_text(cell, k)) in allowed
+               for k, allowed in filters.items())
+
+
+def filter_text(cell: Cell, path: str) -> str | None:
+    """The text ``--only PATH=VALUE`` compares for an option path (None: not the cell's)."""
+    value = sweeps.value_at(cell, path)
+    return None if value is None else sweeps.value_text(value)
 
 
 def _text(key: str, value: object) -> str:
@@ -45,24 +84,54 @@ def _shown(key: str, value: str) -> str:
     return f"{float(value):g}" if key == "sparsity" else value
 
 
+def _path_values(specs: Iterable[Spec], path: str) -> tuple[list[str], dict[str, set[str]]]:
+    """The values an option path takes in ``specs`` (grid order) and the cell ids of each."""
+    ids: dict[str, set[str]] = {}
+    for spec in specs:
+        for cell in expand(spec):
+            text = filter_text(cell, path)
+            if text is not None:
+                ids.setdefault(text, set()).add(cell.id)
+    return list(ids), ids
+
+
+def _refuse(key: str, value: str, known: list[str], where: str) -> SpecError:
+    shown = [_shown(key, v) for v in known]
+    listing = ", ".join(shown[:20]) + (f", ... ({len(shown)} in all)" if len(shown) > 20 else "")
+    if not shown:
+        return SpecError(f"--only {key}={value}: no cell of {where} has the option {key!r}; "
+                         "option paths are train.<field> and method|model|dataset.<name>.<field>")
+    return SpecError(
+        f"--only {key}={_shown(key, value)}: no cell of {where} has {key} "
+        f"{_shown(key, value)!r}{did_you_mean(_shown(key, value), shown)}; "
+        f"its {key} values: {listing}")
+
+
 def check(specs: Iterable[Spec], only: Iterable[str], where: str) -> dict[str, set[str]]:
     """The parsed filters; a value that no cell or seed of ``specs`` has is a SpecError
-    naming the values there are (``where`` names the spec file in the message)."""
+    naming the values there are (``where`` names the spec file in the message). Option
+    paths (``train.lr=0.1``) come back as the ids of the cells they match, so that tables
+    without a column for the option are filtered alike."""
+    specs = list(specs)
     filters = parse_filters(only)
     if not filters:
         return filters
     known = grid_values(specs)
+    out: dict[str, set[str]] = {}
     for key, wanted in filters.items():
+        if "." in key:
+            values, ids = _path_values(specs, key)
+            for value in sorted(wanted):
+                if value not in ids:
+                    raise _refuse(key, value, values, where)
+            matched = set().union(*(ids[v] for v in wanted))
+            out["id"] = out["id"] & matched if "id" in out else matched
+            continue
         for value in sorted(wanted):
-            if value in known[key]:
-                continue
-            shown = [_shown(key, v) for v in known[key]]
-            listing = ", ".join(shown[:20]) + (f", ... ({len(shown)} in all)" if len(shown) > 20 else "")
-            raise SpecError(
-                f"--only {key}={_shown(key, value)}: no cell of {where} has {key} "
-                f"{_shown(key, value)!r}{did_you_mean(_shown(key, value), shown)}; "
-                f"its {key} values: {listing}")
-    return filters
+            if value not in known[key]:
+                raise _refuse(key, value, known[key], where)
+        out[key] = out[key] & wanted if key in out else set(wanted)
+    return out
 
 
 def select(df: pd.DataFrame, filters: dict[str, set[str]]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from suite import sweeps
 from suite.options import identity_fields
 from suite.recipes import TrainRecipe
 from suite.spec import AXES, Spec
@@ -81,7 +82,8 @@ def cell_id(canonical: dict[str, Any]) -> str:
 def _points(spec: Spec) -> list[dict[str, Any]]:
     product = itertools.product(*(spec.axes[a] for a in AXES))
     points = [dict(zip(AXES, combo, strict=True)) for combo in product]
-    points = [p for p in points if not any(rule.matches(p) for rule in spec.exclude)]
+    points = [p for p in points if not any(rule.matches(p) for rule in spec.exclude
+                                           if not rule.names_options)]
     for rule in spec.include:
         given = rule.as_dict()
         pools = [given.get(axis, spec.axes[axis]) for axis in AXES]
@@ -91,7 +93,8 @@ def _points(spec: Spec) -> list[dict[str, Any]]:
 
 def expand(spec: Spec) -> list[Cell]:
     """All cells of ``spec``: the axes' product minus excludes plus includes, deduplicated,
-    in the order the spec lists axis values (dataset, model, method, sparsity)."""
+    in the order the spec lists axis values (dataset, model, method, sparsity, then the
+    sweep axes'); each grid point is multiplied by the sweep values that apply to it."""
     from methods import METHODS
 
     cells: dict[str, Cell] = {}
@@ -99,27 +102,40 @@ def expand(spec: Spec) -> list[Cell]:
     for p in _points(spec):
         method_cls = METHODS.get(p["method"])
         sparsity = float(p["sparsity"]) if method_cls.uses_sparsity else 0.0
-        cell = Cell(
-            method=p["method"],
-            model=p["model"],
-            dataset=p["dataset"],
-            sparsity=sparsity,
-            train=spec.recipe_for(p["model"], p["dataset"]),
-            method_version=method_cls.version,
-            method_options=spec.method_options.get(p["method"], method_cls.Options()),
-            model_options=_model_options(spec, p["model"]),
-            dataset_options=_dataset_options(spec, p["dataset"]),
-            precision=precision,
-        )
-        cells.setdefault(cell.id, cell)
+        base = {
+            "train": spec.recipe_for(p["model"], p["dataset"]),
+            "method": spec.method_options.get(p["method"], method_cls.Options()),
+            "model": _model_options(spec, p["model"]),
+            "dataset": _dataset_options(spec, p["dataset"]),
+        }
+        for combo in sweeps.combinations(spec.sweeps, p):
+            swept = {**p, **{s.path.text: v for s, v in combo}}
+            if any(rule.matches(swept) for rule in spec.exclude if rule.names_options):
+                continue
+            opts = {kind: sweeps.apply(value, combo, kind, "" if kind == "train" else p[kind])
+                    for kind, value in base.items()}
+            cell = Cell(
+                method=p["method"],
+                model=p["model"],
+                dataset=p["dataset"],
+                sparsity=sparsity,
+                train=opts["train"],
+                method_version=method_cls.version,
+                method_options=opts["method"],
+                model_options=opts["model"],
+                dataset_options=opts["dataset"],
+                precision=precision,
+            )
+            cells.setdefault(cell.id, cell)
 
     def order(c: Cell) -> tuple:
         def pos(axis: str, value: Any) -> int:
             values = spec.axes[axis]
             return values.index(value) if value in values else len(values)
 
+        swept = tuple(s.position(s.path.value(c)) for s in spec.sweeps)
         return (pos("dataset", c.dataset), pos("model", c.model), pos("method", c.method),
-                c.sparsity, c.id)
+                c.sparsity, swept, c.id)
 
     return sorted(cells.values(), key=order)
 

@@ -33,6 +33,8 @@ from suite.latex import SUITEUNICODE, latex_escape
 from suite.result import check_format
 from suite.spec import ReportLayout, Spec, parse_spec, sparsity_text
 from suite.store import Store
+from suite.sweeps import value_text
+from suite.tuning import Prepared, prepare, restrict, swept_frame
 
 FORMATS = ("markdown", "html", "latex", "csv")
 _TEMPLATE_FOR = {"markdown": "report.md.j2", "html": "report.html.j2", "latex": "report.tex.j2"}
@@ -75,7 +77,8 @@ def declared_runs(spec: Spec):
 def run_key(spec: Spec, cell: Any, seed: int) -> dict[str, Any]:
     """The columns that name one run in every per-run table."""
     return {"spec": spec.name, "cell_id": cell.id, "method": cell.method, "model": cell.model,
-            "dataset": cell.dataset, "sparsity": cell.sparsity, "seed": seed}
+            "dataset": cell.dataset, "sparsity": cell.sparsity,
+            **{path.text: path.value(cell) for path in spec.sweep_paths}, "seed": seed}
 
 
 def done_records(spec: Spec, store: Store | None):
@@ -110,7 +113,8 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
             record = check_format(run.result)
             m, s = record["metrics"], record["sparsity"]
             timing, prov = record.get("timing", {}), record.get("provenance", {})
-            row.update({k: m.get(k) for k in ("top1", "best_top1", "top5", "test_loss", "train_loss")})
+            row.update({k: m.get(k) for k in ("top1", "best_top1", "top5", "test_loss", "train_loss",
+                                              "val_top1", "val_loss")})
             row.update(achieved_sparsity=s["overall"], off_target=bool(s["off_target"]),
                        **{k: s.get(k) for k in ("params_total", "params_kept", "macs_total", "macs_kept")})
             row.update({k: timing.get(k) for k in ("wall_seconds", "train_seconds", "images_per_second")})
@@ -120,7 +124,8 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
                         if f"data_{k}" in RUN_COLUMNS})
         rows.append(row)
     # nullable integers, so that a pending run's blanks do not turn counts into floats
-    return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
+    df = swept_frame(spec, rows, RUN_COLUMNS)
+    return df.astype({c: "Int64" for c in INTEGER_COLUMNS})
 
 
 def run_precision(prov: dict[str, Any]) -> str:
@@ -149,7 +154,7 @@ def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame
                            "mask_sparsity": point.get("sparsity")})
         for flip in result.get("flips") or []:
             flips.append({**base, "step": flip.get("step"), "flip_ratio": flip.get("flip_ratio")})
-    return pd.DataFrame(curves, columns=CURVE_COLUMNS), pd.DataFrame(flips, columns=FLIP_COLUMNS)
+    return swept_frame(spec, curves, CURVE_COLUMNS), swept_frame(spec, flips, FLIP_COLUMNS)
 
 
 # ----- summaries ------------------------------------------------------------------------
@@ -173,6 +178,8 @@ class Summary:
     reference: Any = None
     #: footnote marks ("a", "b", ...) given by :func:`summarize`
     marks: list[str] = field(default_factory=list)
+    #: the values ``[select]`` chose for this cell, e.g. "lr 0.1 by val_top1"
+    chosen: str = ""
 
     @property
     def seeds(self) -> int:
@@ -206,6 +213,8 @@ class Summary:
                 (self.missing, "missing"), (self.running, "running")) if count]
         if self.mixed_precision:
             out.append(f"mixed precision: {self.mixed_precision}")
+        if self.chosen:
+            out.append(self.chosen)
         return out
 
     def footnotes(self) -> list[str]:
@@ -226,6 +235,8 @@ class Summary:
                        f"achieved for {100 * self.target:g}%")
         if self.mixed_precision:
             out.append(f"seeds trained in mixed precisions: {self.mixed_precision}")
+        if self.chosen:
+            out.append(f"chosen on validation: {self.chosen}")
         return out
 
 
@@ -337,6 +348,8 @@ class Table:
     figures: list[ReportFigure] = field(default_factory=list)
     #: measured speed per cell (``suite measure``, suite/speed/table.py); empty without
     speed: list[Any] = field(default_factory=list)
+    #: a swept spec's runs as laid out (selection, split columns), for the figures
+    prepared: Prepared | None = None
 
     # helpers for templates
     def label(self, name: Any) -> str:
@@ -345,7 +358,19 @@ class Table:
 
     def key_text(self, key: dict[str, Any], column: str) -> str:
         value = key[column]
+        if "." in column:  # a swept option
+            return "—" if value is None else value_text(value)
         return format_key(value, column) if column == "sparsity" else self.label(value)
+
+    def column_title(self, column: str) -> str:
+        """A key column's header: 'Model', or the option's name ('lr') for a swept path."""
+        return column.rsplit(".", 1)[-1] if "." in column else column.capitalize()
+
+    def value_label(self, key: dict[str, Any], column: str) -> str:
+        """A row group's value as its label prints it: a name, or ``lr 0.1`` for an option."""
+        if "." in column:
+            return f"{column.rsplit('.', 1)[-1]} {self.key_text(key, column)}"
+        return self.label(key[column])
 
     def params_text(self, group: Group) -> str:
         """The model's parameter count, e.g. '0.27M' ('' when unknown)."""
@@ -353,7 +378,7 @@ class Table:
 
     def group_cell(self, group: Group, column: str) -> str:
         """A row group's value in one of its columns; the model gets its size."""
-        text = self.label(group.key[column])
+        text = self.key_text(group.key, column) if "." in column else self.label(group.key[column])
         if column == "model" and self.params_text(group):
             text += f" ({self.params_text(group)})"
         return text
@@ -361,7 +386,7 @@ class Table:
     def group_label(self, group: Group, with_params: bool = True) -> str:
         """E.g. 'ResNet-20 (0.27M)', or 'CIFAR-10 / ResNet-20' when datasets vary."""
         shown = [c for c in self.group_columns if c not in self.constant or c == "model"]
-        text = " / ".join(self.label(group.key[c]) for c in shown) or self.title
+        text = " / ".join(self.value_label(group.key, c) for c in shown) or self.title
         if with_params and group.params and "model" in group.key:
             text += f" ({format_params(group.params)})"
         return text
@@ -431,6 +456,8 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
     sparsity axis) is shown in every row of its model and dataset, as the baseline."""
     layout: ReportLayout = spec.report
     metric = layout.metric
+    prepared = prepare(spec, df)
+    df = prepared.runs
     if metric == "top5" and df["top5"].isna().all() and (df["status"] == "done").any():
         raise SpecError(f"{spec.path}: report.metric = 'top5' but no result has top-5 "
                         "(it is measured for datasets with more than 10 classes)")
@@ -465,6 +492,7 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
             if runs:
                 s = _summary(runs, metric)
                 s.reference = _reference_for(references, method, key, s.target, metric)
+                s.chosen = prepared.chosen.get(str(runs[0]["cell_id"]), "")
                 cells[method] = s
         rows.append(Row(key, cells, *_best(cells, pruning, layout.precision)))
 
@@ -483,10 +511,20 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
     table = Table(spec.name, layout.title or spec.name, metric, methods, keys, rows,
                   layout.precision, spec.description, totals, groups=groups,
                   group_columns=group_columns, baselines=baselines, pruning=pruning,
-                  constant=constant, labels=layout.label_map, seeds=len(spec.seeds))
+                  constant=constant, labels=_labels(layout, prepared), seeds=len(spec.seeds),
+                  prepared=prepared if spec.sweeps else None)
     _assign_footnotes(table)
     _compare(table, spec, df)
     return table
+
+
+def _labels(layout: ReportLayout, prepared: Prepared) -> dict[str, str]:
+    """``[report.labels]`` and the labels of split method columns, ``DPF (reprune_every 4)``."""
+    labels = layout.label_map
+    for name, (method, suffix) in prepared.columns.items():
+        base = labels.get(method) or DEFAULT_LABELS.get(method, method)
+        labels.setdefault(name, f"{base} ({suffix})")
+    return labels
 
 
 def _reference_for(references: dict, method: str, key: dict[str, Any], target: float,
@@ -690,6 +728,8 @@ def report(specs: list[Spec], store: Store | None, fmt: str,
             curves, flips = details(spec, store)
             if only:
                 curves, flips = select(curves, only), select(flips, only)
+            if table.prepared is not None:
+                curves, flips = restrict(table.prepared, curves), restrict(table.prepared, flips)
             table.figures = figures.build(table, curves, flips) + speed_figure.build(table, table.speed)
             for fig in table.figures:
                 if fmt == "html":

@@ -22,14 +22,13 @@ from backends.base import Backend, RunFailed
 from suite import interrupt
 from suite.data import create_dataset
 from suite.errors import SpecError, StoreError
+from suite.filters import matches, parse_filters
 from suite.grid import Cell, expand
 from suite.lease import LEASE_SECONDS, RENEWALS_PER_LEASE, LeaseKeeper, expire_dead_local_claims, owner_id
 from suite.progress import GridProgress
-from suite.registry import did_you_mean
-from suite.spec import AXES, Spec
+from suite.spec import Spec
 from suite.store import Claim, RunRow, Store
 
-FILTER_KEYS = (*AXES, "seed", "id")
 #: How often a waiting runner looks at the runs that others hold, at most.
 WAIT_POLL_SECONDS = 5.0
 #: OS errors that no other run would escape either (disk full, no permission): they stop
@@ -79,32 +78,6 @@ class RunSummary:
             "skipped_failed", "lost")))
 
 
-def parse_filters(only: Iterable[str]) -> dict[str, set[str]]:
-    """``--only KEY=VALUE`` options: same key = any of the values, different keys = all."""
-    filters: dict[str, set[str]] = {}
-    for item in only:
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise SpecError(f"--only {item!r} must look like KEY=VALUE, e.g. --only method=dpf")
-        if key not in FILTER_KEYS:
-            raise SpecError(f"--only {item!r}: unknown key {key!r}{did_you_mean(key, FILTER_KEYS)}; "
-                            f"allowed keys: {', '.join(FILTER_KEYS)}")
-        if key == "sparsity":
-            try:
-                value = repr(float(value))
-            except ValueError:
-                raise SpecError(f"--only {item!r}: sparsity must be a number") from None
-        filters.setdefault(key, set()).add(value)
-    return filters
-
-
-def _matches(cell: Cell, seed: int, filters: dict[str, set[str]]) -> bool:
-    values = {"method": cell.method, "model": cell.model, "dataset": cell.dataset,
-              "sparsity": repr(float(cell.sparsity)), "seed": str(seed), "id": cell.id}
-    return all(values[k] in allowed for k, allowed in filters.items())
-
-
 def plan(spec: Spec, store: Store | None, only: Iterable[str] = (), *,
          require_match: bool = True) -> list[PlannedRun]:
     """Every (cell, seed) of ``spec`` that passes ``only``, with its stored state.
@@ -115,7 +88,7 @@ def plan(spec: Spec, store: Store | None, only: Iterable[str] = (), *,
     runs = [
         PlannedRun(cell, seed, stored.get((cell.id, seed), RunRow(cell.id, seed, "pending")))
         for cell in expand(spec) for seed in spec.seeds
-        if _matches(cell, seed, filters)
+        if matches(cell, seed, filters)
     ]
     if filters and not runs and require_match:
         wanted = " ".join(f"{k}={'|'.join(sorted(v))}" for k, v in filters.items())

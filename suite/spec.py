@@ -3,7 +3,9 @@
 The format (documented in docs/spec.md) has fixed table names::
 
     [suite]    name, seeds, description, backend
-    [grid]     method, model, dataset, sparsity (+ [[grid.exclude]], [[grid.include]])
+    [grid]     method, model, dataset, sparsity (+ [[grid.exclude]], [[grid.include]]),
+               and sweep axes over option paths ("train.lr" = [...], see suite/sweeps.py)
+    [select]   tune = [option paths], by = "val_top1": choose swept values on validation
     [train]    a TrainRecipe, optionally ``recipe = "<preset>"``, plus
                [train.per_dataset.<name>] and [train.per_model.<name>] overrides
     [method.<name>], [model.<name>], [dataset.<name>], [backend.<name>]  option tables
@@ -27,10 +29,11 @@ from suite.errors import SpecError, SuiteError
 from suite.options import coerce, parse_options
 from suite.recipes import PRESETS, TrainRecipe
 from suite.registry import Registry, did_you_mean
+from suite.sweeps import OptionPath, Selection, Sweep, check_values, parse_selection, parse_sweeps
 
 AXES = ("method", "model", "dataset", "sparsity")
 TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report",
-             "reference")
+             "reference", "select")
 METRICS = ("top1", "top5", "best_top1")
 #: The largest seed: torch's CPU generator (mt19937) keeps 32 bits of ``manual_seed``'s
 #: argument, so seed 2**32 would train exactly as seed 0. Refusing larger seeds keeps
@@ -57,6 +60,9 @@ class ReportLayout:
     rows: tuple[str, ...] = ("dataset", "model", "sparsity")
     precision: int = 2
     labels: tuple[tuple[str, str], ...] = ()
+    #: Swept option paths that split the method columns (``DPF (reprune_every 4)``); by
+    #: default the methods' own options. Other swept paths are row keys after ``rows``.
+    columns: tuple[str, ...] = ()
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -64,9 +70,10 @@ class ReportLayout:
 
     def validate(self) -> str | None:
         allowed = ("dataset", "model", "sparsity")
-        bad = [r for r in self.rows if r not in allowed]
+        bad = [r for r in self.rows if r not in allowed and "." not in r]
         if bad:
-            return f"rows = {list(self.rows)}: {bad[0]!r} is not allowed; use a subset of {list(allowed)}"
+            return (f"rows = {list(self.rows)}: {bad[0]!r} is not allowed; use a subset of "
+                    f"{list(allowed)} and swept option paths")
         if not 0 <= self.precision <= 6:
             return f"precision = {self.precision} must lie in 0..6"
         return None
@@ -82,8 +89,14 @@ class Rule:
         return dict(self.values)
 
     def matches(self, point: Mapping[str, Any]) -> bool:
-        """True when every axis named by the rule has one of its values in ``point``."""
-        return all(point[axis] in allowed for axis, allowed in self.values)
+        """True when every axis named by the rule has one of its values in ``point`` (an
+        option path the point lacks, an option of another method, never matches)."""
+        return all(axis in point and point[axis] in allowed for axis, allowed in self.values)
+
+    @property
+    def names_options(self) -> bool:
+        """Whether the rule names a swept option path (matched per swept cell)."""
+        return any("." in axis for axis, _ in self.values)
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,14 @@ class Spec:
     report: ReportLayout = ReportLayout()
     description: str = ""
     references: tuple[Reference, ...] = ()
+    #: Sweep axes over option paths, in the order [grid] lists them.
+    sweeps: tuple[Sweep, ...] = ()
+    #: ``[select]``: which swept options are chosen on validation, and by what.
+    select: Selection | None = None
+
+    @property
+    def sweep_paths(self) -> tuple[OptionPath, ...]:
+        return tuple(s.path for s in self.sweeps)
 
     @property
     def digest(self) -> str:
@@ -213,20 +234,35 @@ def _axis_values(axis: str, raw: Any, where: str, regs: dict[str, Registry],
     return tuple(dict.fromkeys(values))  # drop duplicates, keep order
 
 
-def _rules(raw: Any, where: str, regs: dict[str, Registry]) -> tuple[Rule, ...]:
+def _rules(raw: Any, where: str, regs: dict[str, Registry],
+           sweeps: tuple[Sweep, ...] = ()) -> tuple[Rule, ...]:
+    """``[[grid.exclude]]`` / ``[[grid.include]]``; ``sweeps`` are the sweep axes an
+    exclude rule may also name (``"train.lr" = [0.2]``), none for include rules."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
         raise SpecError(f"{where} must be an array of tables ([[{where}]])")
+    swept = {s.path.text: s.path for s in sweeps}
+    keys = (*AXES, *swept)
     rules = []
     for i, rule in enumerate(raw):
-        _check_keys(rule, AXES, f"{where}[{i}].")
+        for key in rule:
+            if key not in keys:
+                extra = (" and the swept option paths" if swept else
+                         "; include rules name the four axes only" if "." in key else "")
+                raise SpecError(f"unknown key {where}[{i}].{key}{did_you_mean(key, keys)}; "
+                                f"allowed keys: {', '.join(AXES)}{extra}"
+                                + (f" ({', '.join(swept)})" if swept else ""))
         if not rule:
             raise SpecError(f"{where}[{i}] is empty; name at least one of {', '.join(AXES)}")
-        rules.append(Rule(tuple(
-            (axis, _axis_values(axis, rule[axis], f"{where}[{i}].{axis}", regs, allow_scalar=True))
-            for axis in AXES if axis in rule
-        )))
+        values = [(axis, _axis_values(axis, rule[axis], f"{where}[{i}].{axis}", regs, allow_scalar=True))
+                  for axis in AXES if axis in rule]
+        for text, path in swept.items():
+            if text in rule:
+                given = rule[text] if isinstance(rule[text], list) else [rule[text]]
+                values.append((text, tuple(path.coerce(v, f'{where}[{i}]."{text}"[{j}]')
+                                           for j, v in enumerate(given))))
+        rules.append(Rule(tuple(values)))
     return tuple(rules)
 
 
@@ -303,7 +339,11 @@ def _parse(text: str, path: str) -> Spec:
     backend = _name(suite.get("backend", "torch"), "backend", "suite.backend", regs)
 
     grid = _table(doc, "grid", "grid")
-    _check_keys(grid, (*AXES, "exclude", "include"), "grid.")
+    for key in grid:
+        if "." not in key and key not in (*AXES, "exclude", "include"):
+            raise SpecError(f"unknown key grid.{key}{did_you_mean(key, (*AXES, 'exclude', 'include'))}; "
+                            f"allowed keys: {', '.join(AXES)}, exclude, include, and option paths "
+                            "to sweep, such as \"train.lr\" or \"method.dpf.reprune_every\"")
     axes = {}
     for axis in AXES:
         if axis not in grid:
@@ -318,6 +358,7 @@ def _parse(text: str, path: str) -> Spec:
     train_per_dataset = _overrides(per_dataset, "dataset", regs)
     train_per_model = _overrides(per_model, "model", regs)
 
+    sweeps = parse_sweeps(grid, axes, regs)
     spec = Spec(
         name=name,
         path=path,
@@ -325,7 +366,7 @@ def _parse(text: str, path: str) -> Spec:
         description=coerce(suite.get("description", ""), str, "suite.description"),
         seeds=tuple(dict.fromkeys(seeds)),
         axes=axes,
-        exclude=_rules(grid.get("exclude"), "grid.exclude", regs),
+        exclude=_rules(grid.get("exclude"), "grid.exclude", regs, sweeps),
         include=_rules(grid.get("include"), "grid.include", regs),
         train=base,
         train_per_dataset=train_per_dataset,
@@ -335,8 +376,14 @@ def _parse(text: str, path: str) -> Spec:
         dataset_options=_options_tables(doc, "dataset", regs),
         backend=backend,
         backend_options=_options_tables(doc, "backend", regs),
-        report=_report_layout(_table(doc, "report", "report")),
+        sweeps=sweeps,
     )
+    select = parse_selection(_table(doc, "select", "select"), spec.sweeps)
+    spec = replace(spec, select=select,
+                   report=_report_layout(_table(doc, "report", "report"), spec.sweeps, select))
+    check_values(spec.sweeps, lambda path: _bases(spec, path, regs))
+    if select is not None:
+        _check_validation_split(spec)
     for model in spec.axes["model"]:  # check every layered recipe now, not mid-run
         for ds in spec.axes["dataset"]:
             spec.recipe_for(model, ds)
@@ -408,8 +455,63 @@ def _warn_empty_grid(spec: Spec, path: str) -> None:
                   stacklevel=2)
 
 
-def _report_layout(table: dict[str, Any]) -> ReportLayout:
+def _check_validation_split(spec: Spec) -> None:
+    """``[select]`` chooses on held-out training data: every recipe needs a ``val_fraction``."""
+    swept = next((s for s in spec.sweeps if s.path.text == "train.val_fraction"), None)
+    fractions = list(swept.values) if swept else [
+        getattr(spec.recipe_for(m, d), "val_fraction", 0.0)
+        for m in spec.axes["model"] for d in spec.axes["dataset"]]
+    if not all(f > 0 for f in fractions):
+        raise SpecError(f"select.by = {spec.select.by!r} needs a validation split, and train.val_fraction "
+                        "is 0; set it, e.g. val_fraction = 0.1 in [train] (held out of the training "
+                        "split): the test set is never used to choose")
+
+
+def _bases(spec: Spec, path: OptionPath, regs: dict[str, Registry]) -> list[Any]:
+    """The options objects a swept value of ``path`` is written into: every model and
+    dataset's recipe for ``train``, else the plugin's options as the spec sets them."""
+    if path.kind == "train":
+        return [spec.recipe_for(m, d) for m in spec.axes["model"] for d in spec.axes["dataset"]]
+    given = getattr(spec, f"{path.kind}_options").get(path.name)
+    return [given if given is not None else regs[path.kind].get(path.name).Options()]
+
+
+def _report_layout(table: dict[str, Any], sweeps: tuple[Sweep, ...] = (),
+                   select: Selection | None = None) -> ReportLayout:
+    """``[report]``; swept paths that ``[select]`` does not tune are laid out too: by
+    default a method's own options split its column, the others are row keys."""
     table = dict(table)
+    tuned = set(select.tune) if select else set()
+    shown = [s.path for s in sweeps if s.path.text not in tuned]
+    defaults = ReportLayout()
+    if "rows" not in table:
+        table["rows"] = [*defaults.rows, *(p.text for p in shown if p.kind != "method")]
+    if "columns" not in table:
+        table["columns"] = [p.text for p in shown if p.kind == "method"]
+    swept = {p.text: p for p in shown}
+    for key in ("rows", "columns"):
+        value = table[key]
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            if isinstance(item, str) and "." in item and item not in swept:
+                why = ("is tuned by [select] and not shown" if item in tuned else
+                       "is not a swept option path of [grid]")
+                raise SpecError(f"report.{key}[{i}] = {item!r} {why}; swept paths shown: "
+                                f"{', '.join(swept) or 'none'}")
+    for i, item in enumerate(table["columns"] if isinstance(table["columns"], list) else []):
+        if isinstance(item, str) and item not in swept:
+            raise SpecError(f"report.columns[{i}] = {item!r} is not allowed; columns split by "
+                            f"swept option paths: {', '.join(swept) or 'none'}")
+    rows = table["rows"] if isinstance(table["rows"], list) else []
+    columns = table["columns"] if isinstance(table["columns"], list) else []
+    for item in set(rows) & set(columns):
+        raise SpecError(f"report: {item!r} is in both rows and columns; put it in one of them")
+    for path in shown:
+        if path.text not in rows and path.text not in columns:
+            raise SpecError(f"report.rows and report.columns leave out the swept {path.text!r}; "
+                            "its cells would be averaged together: add it to one of them")
+        if path.kind == "method" and path.text in rows:
+            raise SpecError(f"report.rows: {path.text!r} is an option of one method; it can only "
+                            "split that method's column (report.columns)")
     labels = table.pop("labels", {})
     if not isinstance(labels, dict):
         raise SpecError(f"report.labels = {labels!r} must be a table of name = \"label\" "
