@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from suite import report
+from suite.report import per_run as report
 from suite.spec import Spec
 from suite.store import Store
 from suite.tuning import swept_frame

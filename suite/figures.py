@@ -30,7 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from suite.report import ReportFigure, Table
+from suite.report.model import ReportFigure, Table
 
 # Okabe-Ito, colour-blind safe; dense is black.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",

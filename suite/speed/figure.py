@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from suite import figures
-from suite.report import ReportFigure, Table
+from suite.report.model import ReportFigure, Table
 from suite.speed.table import SpeedRow, batches_of
 
 

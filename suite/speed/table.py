@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from suite import report
+from suite.report import per_run as report
 from suite.store import Store
 from suite.store import measurements as stored
 
