@@ -13,7 +13,8 @@ Against the "Static" baseline of Evci et al. (ICML 2020, "Rigging the Lottery"):
 - exact per-layer counts (up to one weight), drawn from the run's (seed, step 0)
   generator: a choice, because a mask that keeps each weight independently hits the
   target only on average; the draw is the very one SM and DSR start from at the same
-  seed and distribution, so their gain from rewiring can be read off directly;
+  seed, distribution and prunable layers, so their gain from rewiring can be read off
+  directly;
 - ``distribution = "uniform"`` by default: a choice, because the baseline should carry
   no knowledge about layers at all; ``"erk"`` is Evci et al.'s static ERK baseline and
   ``"er"`` Mocanu et al.'s static one, ``"global"`` one draw over all positions.

@@ -23,8 +23,8 @@ Against the paper's description:
   them at random, whereas Evci et al.'s SET baseline, the one later comparisons use,
   starts them at zero like every other drop-and-grow method here; a position dropped
   by an update may be drawn again by it and then restarts at zero (as that baseline);
-- every conv and linear weight is sparse: a choice, because the paper keeps the convs
-  of its CNNs dense, and the comparison here is over the same layers as the others'.
+- every conv and linear weight is sparse: a choice, because the paper applies SET to
+  fully connected layers, and the comparison here is over the same layers as the others'.
 """
 
 from __future__ import annotations
