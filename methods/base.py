@@ -5,7 +5,7 @@ A backend drives a :class:`Method` through a fixed cycle per optimizer step::
     method.setup(model, first_batch, loss_fn)          # once, before training
     method.before_forward(model)
     loss = loss_fn(model(x), y); loss.backward()
-    method.before_optimizer_step(model, optimizer)
+    method.before_optimizer_step(model, optimizer)     # calls on_gradients() first
     optimizer.step()
     method.after_optimizer_step(step, model, optimizer)  # calls on_step()
     ...
@@ -14,7 +14,9 @@ A backend drives a :class:`Method` through a fixed cycle per optimizer step::
 
 Plugins override only what decides masks: ``setup`` (initial masks), ``on_step`` and
 ``on_epoch_end`` (when and how masks change), ``prunable`` (which weights), and install
-new masks with :meth:`Method.set_masks`. How masks act is the ``mask_mode``:
+new masks with :meth:`Method.set_masks`. ``on_gradients`` sees each step's gradients
+before hard masks zero those of pruned weights (RigL grows where they are largest).
+How masks act is the ``mask_mode``:
 
 - ``"none"``: no masks (dense).
 - ``"hard"``: pruned weights are zero and get no update (gradients are masked, weights
@@ -89,6 +91,8 @@ class Method:
         self.flips: list[dict[str, float]] = []
         self._params: dict[str, nn.Parameter] = {}
         self._dense: dict[str, torch.Tensor] = {}
+        #: Optimizer steps finished (the ``step`` of the last :meth:`after_optimizer_step`).
+        self.steps_done = 0
 
     # ----- what plugins override -------------------------------------------------------
     def prunable(self, model: nn.Module) -> dict[str, nn.Parameter]:
@@ -103,6 +107,12 @@ class Method:
 
     def on_epoch_end(self, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Called after epoch ``epoch`` (0-based) finished."""
+
+    def on_gradients(self, step: int, model: nn.Module) -> None:
+        """Called in step ``step`` (1-based) after the backward pass, before the optimizer
+        step and before hard masks zero the gradients of pruned weights: the prunable
+        weights' ``.grad`` are still the dense gradients of the loss at ``w * m``.
+        Copy what is needed: the gradients are masked right after."""
 
     def extra_state(self) -> dict[str, Any]:
         """Method-specific state beyond masks and flips, for checkpoints."""
@@ -158,8 +168,10 @@ class Method:
             p.data = p.data * mask
 
     def before_optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        """Feedback: restore dense ``w`` (its gradient passes straight through).
-        Hard: zero the gradient of pruned weights."""
+        """Let :meth:`on_gradients` see the dense gradients; then feedback: restore dense
+        ``w`` (its gradient passes straight through); hard: zero the gradient of pruned
+        weights."""
+        self.on_gradients(self.steps_done + 1, model)
         if not self.masks:
             return
         if self.mask_mode == "feedback":
@@ -175,6 +187,7 @@ class Method:
     def after_optimizer_step(self, step: int, model: nn.Module,
                              optimizer: torch.optim.Optimizer) -> None:
         """Re-apply hard masks, then let the plugin react to step ``step`` (1-based)."""
+        self.steps_done = step
         if self.masks and self.mask_mode == "hard":
             with torch.no_grad():
                 for name, mask in self.masks.items():
@@ -200,14 +213,15 @@ class Method:
             self._params[name].mul_(mask)
 
     def state_dict(self) -> dict[str, Any]:
-        """Masks, flip history and extra state, for checkpoints."""
+        """Masks, flip history, steps done and extra state, for checkpoints."""
         return {"masks": {k: v.cpu() for k, v in self.masks.items()},
-                "flips": list(self.flips), "extra": self.extra_state()}
+                "flips": list(self.flips), "steps_done": self.steps_done, "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (call after :meth:`bind`)."""
         self.masks = {k: v.to(self._params[k].device).bool() for k, v in state["masks"].items()}
         self.flips = list(state["flips"])
+        self.steps_done = int(state.get("steps_done", 0))  # checkpoints before it was kept: 0
         self.load_extra_state(state.get("extra", {}))
 
 

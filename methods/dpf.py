@@ -47,8 +47,9 @@ class DPFOptions(MagnitudeOptions):
     - ``initial_sparsity`` (0.0): s_i, the schedule's starting sparsity.
     - ``freeze_at_end`` (False): stop recomputing the mask once the schedule has reached
       the target; by default the mask keeps being recomputed (feedback continues).
-    - ``scope`` ("global"; "layer" a choice), ``structure`` ("unstructured"; "filter" scores
-      whole output channels by their norm), ``exclude_first_conv`` / ``exclude_last_linear``
+    - ``scope`` ("global"; "layer", "erk" and "er" are the other distributions),
+      ``structure`` ("unstructured"; "filter" scores whole output channels by their
+      norm), ``exclude_first_conv`` / ``exclude_last_linear``
       (both False, a choice: every conv and linear weight is prunable).
     """
 

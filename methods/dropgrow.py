@@ -18,17 +18,23 @@ from typing import ClassVar, Literal
 
 import torch
 
-from methods.distributions import apportion, erdos_renyi_counts, uniform_counts
-from methods.masks import random_masks, topk_masks
+from methods.distributions import apportion, random_distribution_masks
+from methods.masks import topk_masks
 from methods.updater import LayerOptions, MaskUpdater
+
+#: The distributions of :mod:`methods.distributions`, and "erdos_renyi", the older name
+#: of "erk" (kept so that specs naming it keep their cell ids).
+InitialDistribution = Literal["uniform", "erdos_renyi", "erk", "er", "global"]
 
 
 @dataclass(frozen=True)
 class DropGrowOptions(LayerOptions):
     """``distribution`` of the initial random mask: "uniform" (the same density in
-    every layer) or "erdos_renyi" (density proportional to sum(shape)/prod(shape))."""
+    every layer), "erk" (density proportional to sum(shape)/prod(shape); "erdos_renyi"
+    is the same under its older name), "er" (proportional to (n_in + n_out)/(n_in n_out))
+    or "global" (one draw over all positions of all layers)."""
 
-    distribution: Literal["uniform", "erdos_renyi"] = "uniform"
+    distribution: InitialDistribution = "uniform"
 
 
 class DropGrow(MaskUpdater):
@@ -39,14 +45,17 @@ class DropGrow(MaskUpdater):
     #: Whether a position dropped by an update may be grown again by the same update.
     #: If not, it is grown only when no other free position is left anywhere.
     regrow_dropped: ClassVar[bool] = True
+    #: Whether a position dropped and grown again by the same update keeps its weight
+    #: (and momentum), as if it had never been dropped; if not, it restarts at zero.
+    regrown_keep_value: ClassVar[bool] = False
+    #: Whether grown weights also start with zero momentum (hard mode zeroes the momentum
+    #: of pruned weights anyway, so this matters for positions dropped and grown again).
+    reset_grown_momentum: ClassVar[bool] = False
 
     def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
         shapes = {n: p.shape for n, p in self._params.items()}
-        if self.options.distribution == "uniform":
-            counts = uniform_counts([p.numel() for p in self._params.values()], self.ctx.sparsity)
-        else:
-            counts = erdos_renyi_counts([tuple(s) for s in shapes.values()], self.ctx.sparsity)
-        masks = random_masks(shapes, dict(zip(shapes, counts, strict=True)), self.generator(0))
+        masks = random_distribution_masks(shapes, self.ctx.sparsity, self.options.distribution,
+                                          self.generator(0))
         return {n: m.to(self._params[n].device) for n, m in masks.items()}
 
     def drop(self, step: int, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -93,10 +102,17 @@ class DropGrow(MaskUpdater):
         counts = self.counts(removed, kept, dropped, optimizer)
         new, generator = {}, self.generator(step)
         for name, count in zip(names, counts, strict=True):
-            self._params[name].mul_(kept[name])  # dropped weights are zero, so regrown ones start at 0
             scores = self.grow_scores(name, generator, optimizer).float()
             if not self.regrow_dropped:  # below every other free position
                 scores = torch.where(dropped[name], -1.0, scores)
             scores = torch.where(kept[name], -2.0, scores)  # never: already active
-            new[name] = kept[name] | topk_masks({name: scores}, count)[name]
+            grown = topk_masks({name: scores}, count)[name] & ~kept[name]
+            new[name] = kept[name] | grown
+            if self.regrown_keep_value:
+                grown = grown & ~dropped[name]
+            param = self._params[name]
+            param.mul_(~grown & new[name])  # dropped weights are zero, so grown ones start at 0
+            buf = optimizer.state.get(param, {}).get("momentum_buffer")
+            if self.reset_grown_momentum and buf is not None:
+                buf.mul_(~grown)
         self.set_masks(new, optimizer, step)

@@ -59,7 +59,7 @@ class DSROptions(DropGrowOptions):
     - ``exclude_last_linear`` (unset: the reference's rule, dense in convolutional
       models except torchvision's ResNets, sparse in those and in models without
       convolutions; true or false decides for every model).
-    - ``distribution`` ("uniform").
+    - ``distribution`` ("uniform"; "erk", "er", "global" the alternatives).
     """
 
     exclude_first_conv: bool = True

@@ -29,8 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from methods.base import METHODS
-from methods.magnitude import GradualMagnitude, MagnitudeOptions, check_window
-from methods.masks import Scope
+from methods.magnitude import GradualMagnitude, MagnitudeOptions, MagnitudeScope, check_window
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,12 @@ class IncrementalOptions(MagnitudeOptions):
     - ``schedule_start`` (0.0) / ``schedule_end`` (None = the second learning-rate drop,
       the same window as DPF's so the two differ only by feedback; a choice).
     - ``initial_sparsity`` (0.0): s_i.
-    - ``scope`` ("layer": one threshold per layer, as in the paper), ``structure``,
+    - ``scope`` ("layer": one threshold per layer, as in the paper; "global", "erk", "er"
+      the alternatives), ``structure``,
       ``exclude_first_conv`` / ``exclude_last_linear`` (False).
     """
 
-    scope: Scope = "layer"
+    scope: MagnitudeScope = "layer"
     prune_every: int = 100
     schedule_start: float = 0.0
     schedule_end: float | None = None

@@ -13,23 +13,31 @@ from typing import ClassVar, Literal
 
 import torch
 
-from methods.masks import Scope, filter_masks, filter_norms, magnitude_masks, sparsity_masks
+from methods.distributions import distribution_masks
+from methods.masks import filter_masks, filter_norms, magnitude_masks, sparsity_masks
 from methods.schedules import cubic_sparsity, every, resolve_window
 from methods.updater import LayerOptions, MaskUpdater
 
 Structure = Literal["unstructured", "filter"]
+#: The sparsity distribution of magnitude methods: "layer" is the uniform one.
+MagnitudeScope = Literal["global", "layer", "erk", "er"]
 
 
 @dataclass(frozen=True)
 class MagnitudeOptions(LayerOptions):
-    """Magnitude selection: ``scope`` "global" (one threshold over all prunable layers)
-    or "layer" (the same sparsity in every layer); ``structure`` "unstructured" (single
-    weights by ``|w|``) or "filter" (whole output channels by their L2 norm)."""
+    """Magnitude selection: ``scope`` "global" (one threshold over all prunable layers),
+    "layer" (the same sparsity in every layer), "erk" or "er" (each layer pruned to its
+    Erdős–Rényi(-kernel) share, see :mod:`methods.distributions`); ``structure``
+    "unstructured" (single weights by ``|w|``) or "filter" (whole output channels by
+    their L2 norm; global or layer scope only)."""
 
-    scope: Scope = "global"
+    scope: MagnitudeScope = "global"
     structure: Structure = "unstructured"
 
     def validate(self) -> str | None:
+        if self.structure == "filter" and self.scope not in ("global", "layer"):
+            return (f"scope = {self.scope!r} shares single weights out among layers; with "
+                    "structure = 'filter' use scope 'global' or 'layer'")
         if self.structure == "filter" and not self.exclude_last_linear:
             return ("structure = 'filter' drops whole output rows, and the rows of the last "
                     "linear layer are the classes; set exclude_last_linear = true")
@@ -72,7 +80,11 @@ class MagnitudePruner(MaskUpdater):
             return filter_masks(scores, {n: w.shape for n, w in weights.items()}, sparsity, scope=o.scope)
         if shrink:
             scores = {n: torch.where(self.masks[n], w.abs(), -1.0) for n, w in weights.items()}
+            if o.scope in ("erk", "er"):
+                return distribution_masks(scores, sparsity, o.scope)
             return sparsity_masks(scores, sparsity, scope=o.scope)
+        if o.scope in ("erk", "er"):
+            return distribution_masks(weights, sparsity, o.scope, magnitude=True)
         return magnitude_masks(weights, sparsity, scope=o.scope)
 
 

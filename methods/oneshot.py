@@ -38,7 +38,8 @@ class OneShotOptions(MagnitudeOptions):
     - ``prune_at`` (0.5, a choice): the fraction of training done dense; pruning happens
       after that step and the remaining ``1 - prune_at`` is fine-tuning. With the default
       CIFAR recipe this is the first learning-rate drop.
-    - ``scope`` ("global"), ``structure``, ``exclude_first_conv`` / ``exclude_last_linear``.
+    - ``scope`` ("global"; or "layer", "erk", "er"), ``structure``,
+      ``exclude_first_conv`` / ``exclude_last_linear``.
     """
 
     prune_at: float = 0.5

@@ -68,7 +68,7 @@ class SMOptions(DropGrowOptions):
     - ``overflow`` ("equal"): what a capped layer cannot hold is shared equally among
       the layers with room; "momentum" shares it again by mean ``|momentum|``.
     - ``distribution`` ("uniform", a choice: the same random density in every layer;
-      "erdos_renyi" is the alternative).
+      "erk", "er" and "global" are the alternatives; see :class:`DropGrowOptions`).
     - ``exclude_first_conv`` / ``exclude_last_linear`` / ``exclude_shortcuts`` (False).
     """
 

@@ -32,14 +32,18 @@ import torch
 from torch import nn
 
 from methods.base import METHODS
-from methods.masks import kept_count, topk_masks
+from methods.distributions import Distribution, distribution_masks
 from methods.updater import LayerOptions, MaskUpdater
 
 
 @dataclass(frozen=True)
 class SNIPOptions(LayerOptions):
     """``[method.snip]``: ``exclude_first_conv`` / ``exclude_last_linear`` (False: every
-    conv and linear weight competes for the global budget)."""
+    conv and linear weight competes for the global budget); ``distribution`` ("global",
+    as the paper; "uniform", "erk" or "er" keep the top saliencies of each layer up to
+    its share instead)."""
+
+    distribution: Distribution = "global"
 
 
 def saliency(model: nn.Module, names: list[str], batch: tuple[torch.Tensor, torch.Tensor],
@@ -68,4 +72,4 @@ class SNIP(MaskUpdater):
 
     def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
         scores = saliency(model, list(self._params), batch, loss_fn)
-        return topk_masks(scores, kept_count(sum(s.numel() for s in scores.values()), self.ctx.sparsity))
+        return distribution_masks(scores, self.ctx.sparsity, self.options.distribution)

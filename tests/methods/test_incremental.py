@@ -73,3 +73,24 @@ def test_updates_stop_at_the_end_of_the_schedule(toy):
     method = toy.method("incremental", toy.ctx(total_steps=64), prune_every=10,
                         schedule_start=0.25, schedule_end=0.5)  # t0 = 16, t1 = 32
     assert [t for t in range(1, 65) if method.due(t)] == [16, 26, 32]
+
+
+def test_er_scope_shares_by_hand_and_masks_still_only_shrink(toy):
+    # a: 4 -> 4 (16 weights, ER weight 4 + 4 = 8), b: 8 -> 1 (8 weights, 9). s = 0.5 keeps
+    # 12: 12 * (8, 9) / 17 = 5.65, 6.35 -> 6 and 6 (uniform would be 8 and 4); s = 0.75
+    # keeps 6: 2.82, 3.18 -> 3 and 3
+    model = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(8, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.arange(16, 0, -1).mul(0.01).view(4, 4))
+        model[1].weight.copy_(torch.tensor([[0.5, -0.45, 0.4, -0.35, 0.3, -0.25, 0.2, -0.15]]))
+    method = toy.method("incremental", toy.ctx(sparsity=0.75, total_steps=40), scope="er")
+    method.bind(model)
+    first = method.select(0.5)
+    assert first["0.weight"].reshape(-1).tolist() == [T] * 6 + [F] * 10
+    assert first["1.weight"].reshape(-1).tolist() == [T] * 6 + [F] * 2
+    method.masks = first
+    with torch.no_grad():
+        model[0].weight.view(-1)[15] = 10.0  # a pruned position grows large: it stays pruned
+    second = method.select(0.75)
+    assert second["0.weight"].reshape(-1).tolist() == [T] * 3 + [F] * 13
+    assert second["1.weight"].reshape(-1).tolist() == [T] * 3 + [F] * 5

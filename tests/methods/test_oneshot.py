@@ -25,6 +25,8 @@ def test_one_magnitude_prune_by_hand(toy):
         ("global", {"0.weight": [[T, F], [T, T]], "1.weight": [[F, T, F]]}),
         # each layer at 50%: a keeps 2 of 4 (0.9, 0.5), b round(1.5) = 2 of 3 (0.7, 0.2)
         ("layer", {"0.weight": [[T, F], [F, T]], "1.weight": [[T, T, F]]}),
+        # ERK: 4 * (2 + 2, 1 + 3) / 8 = 2 and 2, here the same as the layer's counts
+        ("erk", {"0.weight": [[T, F], [F, T]], "1.weight": [[T, T, F]]}),
     ]:
         trial = two_layers()
         method = toy.method("oneshot", ctx, scope=scope)
@@ -65,3 +67,11 @@ def test_dense_then_one_global_prune_then_fixed(toy):
     assert kept == round(0.1 * total)
     per_layer = [1 - m.float().mean().item() for m in method.masks.values()]
     assert max(per_layer) - min(per_layer) > 0.01  # one global threshold, not one per layer
+
+
+def test_filter_structure_needs_a_global_or_layer_scope():
+    from methods.oneshot import OneShotOptions
+
+    assert "scope 'global' or 'layer'" in OneShotOptions(scope="erk", structure="filter",
+                                                         exclude_last_linear=True).validate()
+    assert OneShotOptions(scope="er").validate() is None

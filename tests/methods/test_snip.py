@@ -60,3 +60,17 @@ def test_snip_leaves_batchnorm_statistics_alone_and_mask_fixed(toy):
     assert all(torch.equal(first[n], m) for n, m in snip.masks.items())
     params = snip.bind(model)
     assert all(not params[n].detach()[~m].any() for n, m in snip.masks.items())
+
+
+def test_snip_with_a_per_layer_distribution(toy):
+    # s = 0.25 keeps 6 of 8. Global: 6, 5.2, 4, 3, 2, 1 (four and two). Uniform: 6 * (6, 2) / 8
+    # = 4.5, 1.5 -> a tie of remainders, the lower layer first: five and one.
+    for distribution, first, second in [
+        ("global", [[T, T, T], [F_, F_, T]], [[T, T]]),
+        ("uniform", [[T, T, T], [F_, T, T]], [[F_, T]]),
+    ]:
+        model = two_layer()
+        snip = toy.method("snip", toy.ctx(sparsity=0.25, total_steps=4), distribution=distribution)
+        snip.setup(model, (torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1)), sum_loss)
+        assert snip.masks["0.weight"].tolist() == first, distribution
+        assert snip.masks["1.weight"].tolist() == second, distribution
