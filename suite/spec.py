@@ -249,18 +249,13 @@ def _options_tables(doc: Mapping[str, Any], kind: str, regs: dict[str, Registry]
         plugin = regs[kind].get(_name(name, kind, f"[{where}]", regs))
         if not isinstance(table, dict):
             raise SpecError(f"{where} must be a table of {kind} options, not {table!r}")
-        out[name] = _resolved(parse_options(plugin.Options, table, where), table, where)
+        out[name] = _resolved(parse_options(plugin.Options, table, where), where)
     return out
 
 
-def _resolved(options: Any, table: Mapping[str, Any], where: str) -> Any:
+def _resolved(options: Any, where: str) -> Any:
     """Options whose identity depends on a file (a model's ``checkpoint`` digest) fill it in
-    through their ``resolve(where)``; such derived fields cannot be written in the spec."""
-    fields = getattr(options, "__dataclass_fields__", {})
-    for key in table:
-        if key in fields and fields[key].metadata.get("derived"):
-            raise SpecError(f"{where}.{key} is derived from the file the spec names, not written "
-                            "in the spec; leave it out")
+    through their ``resolve(where)``."""
     resolve = getattr(options, "resolve", None)
     return resolve(where) if resolve is not None else options
 

@@ -68,7 +68,7 @@ class ModelOptions:
 
     checkpoint: str = field(default="", metadata={"identity": False})
     checkpoint_strict: bool = True
-    checkpoint_sha256: str = field(default="", metadata={"derived": True})
+    checkpoint_sha256: str = field(default="", metadata={"derived": "the SHA-256 of the checkpoint file"})
 
     def resolve(self, where: str) -> ModelOptions:
         """These options with ``checkpoint_sha256`` of the file (see

@@ -280,7 +280,8 @@ def test_unreadable_files_are_spec_errors(tmp_path, name, content, says):
 
 
 def test_option_errors():
-    with pytest.raises(SpecError, match=r"model.mlp.checkpoint_sha256 is derived from the file"):
+    with pytest.raises(SpecError, match=r"model.mlp.checkpoint_sha256 is the SHA-256 of the "
+                                        r"checkpoint file, filled in when the spec is read"):
         parse_spec(spec_text(extra='checkpoint_sha256 = "abc"'))
     with pytest.raises(SpecError, match=r"model.mlp.checkpoint_strict = false has no effect without "
                                         r"model.mlp.checkpoint"):
