@@ -177,8 +177,8 @@ def unpack(obj: Any, path: str, where: str) -> tuple[dict[str, torch.Tensor], li
         obj = obj[key]
         notes.append(f"under {key!r}")
     if not _is_state(obj):
-        found = (f"a mapping with keys {_names(list(obj))}" if isinstance(obj, Mapping)
-                 else f"a {type(obj).__name__}")
+        found = (f"a {type(obj).__name__}" if not isinstance(obj, Mapping) else "an empty mapping"
+                 if not obj else f"a mapping with keys {_names([str(k) for k in obj])}")
         raise SpecError(f"{where} = {path!r} holds {found}, not a state dict (parameter names "
                         f"to tensors); expected {SUPPORTED}")
     state = {k: v.to_dense() if v.layout != torch.strided else v for k, v in obj.items()}

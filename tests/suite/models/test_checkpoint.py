@@ -267,6 +267,8 @@ def _bad(tmp_path: Path, name: str, content: object) -> Path:
     ("notes.txt", b"not a checkpoint at all\n", r"cannot be read with torch.load\(weights_only=True\)"),
     ("list.pt", [1, 2, 3], r"holds a list, not a state dict"),
     ("stats.pt", {"epoch": 3, "top1": 91.0}, r"holds a mapping with keys epoch, top1, not a state dict"),
+    ("numbers.pt", {1: torch.ones(1)}, r"holds a mapping with keys 1, not a state dict"),
+    ("empty.pt", {}, r"holds an empty mapping, not a state dict"),
     ("pickle.pt", {"model": SimpleNamespace(a=1)}, r"Unsupported global: GLOBAL types.SimpleNamespace"),
 ])
 def test_unreadable_files_are_spec_errors(tmp_path, name, content, says):
