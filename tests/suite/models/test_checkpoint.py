@@ -196,6 +196,7 @@ def test_prune_format_masks_are_folded(trained):
     assert read_state_file(trained.plain, "w").layout == "state dict"
 
 
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")  # torch's own notice
 @pytest.mark.parametrize("wrap,layout", [
     (lambda s: {"state_dict": {f"module.{k}": v for k, v in s.items()}, "epoch": 3},
      "under 'state_dict', 'module.' prefix removed"),
