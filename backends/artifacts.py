@@ -60,5 +60,6 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
         "timing": {"train_seconds": t.train_seconds, "wall_seconds": time.time() - started,
                    "images_per_second": images / t.train_seconds if t.train_seconds else None},
         "provenance": {**provenance(t.device), **t.numerics.provenance(),
-                       "data": t.data_provenance, "started": started, "finished": time.time()},
+                       "data": t.data_provenance, "started": started, "finished": time.time(),
+                       **({"model_checkpoint": t.model_start} if t.model_start else {})},
     }

@@ -30,6 +30,7 @@ from methods import Method, MethodContext, create_method
 from suite import interrupt
 from suite.data import create_dataset
 from suite.models import create_model
+from suite.models.checkpoint import start_model
 from suite.models.macs import layer_macs
 from suite.recipes import lr_at
 
@@ -91,6 +92,8 @@ class Trainer:
         self.data_provenance = dataset.provenance()
         torch.manual_seed(self.seed)
         model = create_model(cell.model, self.info, cell.model_options)
+        self.model_start = start_model(model, cell.model, cell.model_options, self.run_dir,
+                                       resume=self.checkpoint_path.exists())
         self.macs = layer_macs(model, self.info.image_shape)
         model = model.to(self.device)
         if self.channels_last:

@@ -4,7 +4,8 @@ Every configurable piece (train recipe, method options, dataset options, backend
 options) is a frozen dataclass. :func:`parse_options` coerces a TOML table into one,
 once, so that ``1`` and ``1.0`` become the same float and the rest of the code never
 re-checks types. Fields carrying ``metadata={"identity": False}`` (paths, execution
-knobs) are left out of :func:`identity_fields`, which feeds the cell ids.
+knobs) are left out of :func:`identity_fields`, which feeds the cell ids. Fields carrying
+``metadata={"derived": "what it is"}`` are computed (a file's digest), never read from a table.
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def parse_options(cls: type, table: Mapping[str, Any] | None, where: str, base: 
     """
     table = dict(table or {})
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
+    derived = [f for f in dataclasses.fields(cls) if f.name in table and f.name not in fields]
+    if derived:
+        raise SpecError(f"{where}.{derived[0].name} is {derived[0].metadata['derived']}, filled in "
+                        "when the spec is read; leave it out")
     unknown = [k for k in table if k not in fields]
     if unknown:
         key = unknown[0]

@@ -285,8 +285,15 @@ def _options_tables(doc: Mapping[str, Any], kind: str, regs: dict[str, Registry]
         plugin = regs[kind].get(_name(name, kind, f"[{where}]", regs))
         if not isinstance(table, dict):
             raise SpecError(f"{where} must be a table of {kind} options, not {table!r}")
-        out[name] = parse_options(plugin.Options, table, where)
+        out[name] = _resolved(parse_options(plugin.Options, table, where), where)
     return out
+
+
+def _resolved(options: Any, where: str) -> Any:
+    """Options whose identity depends on a file (a model's ``checkpoint`` digest) fill it in
+    through their ``resolve(where)``."""
+    resolve = getattr(options, "resolve", None)
+    return resolve(where) if resolve is not None else options
 
 
 def parse_spec(text: str, path: str = "<spec>") -> Spec:

@@ -3,7 +3,10 @@
 A builder has the signature ``build(info: DatasetInfo, options) -> nn.Module``: it
 gets the dataset's classes and image shape, so one model name works on any dataset
 it fits. ``options`` is an instance of the dataclass given to ``register_model``
-(filled from the spec's ``[model.<name>]`` table).
+(filled from the spec's ``[model.<name>]`` table). Options classes derive from
+:class:`~suite.models.checkpoint.ModelOptions`, so that every model can start from a
+trained state dict (``checkpoint``); a builder registered without options gets
+``ModelOptions`` itself, and the checkpoint is loaded by the backends, not the builder.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from suite.data.info import DatasetInfo
+from suite.models.checkpoint import ModelOptions
 from suite.options import NoOptions
 from suite.registry import Registry, instance_check
 
@@ -25,15 +29,20 @@ class ModelEntry:
 
     name: str
     build: Callable[[DatasetInfo, Any], nn.Module]
-    Options: type = NoOptions
+    Options: type = ModelOptions
     description: str = ""
 
 
 MODELS: Registry[ModelEntry] = Registry("model", check=instance_check(ModelEntry))
 
 
-def register_model(name: str, options: type = NoOptions) -> Callable:
-    """Decorator registering a builder ``build(info, options) -> nn.Module`` as ``name``."""
+def register_model(name: str, options: type = ModelOptions) -> Callable:
+    """Decorator registering a builder ``build(info, options) -> nn.Module`` as ``name``.
+
+    ``options`` should derive from ``ModelOptions`` (``NoOptions`` means ``ModelOptions``);
+    a class that does not gives its model no ``checkpoint`` key.
+    """
+    options = ModelOptions if options is NoOptions else options
 
     def decorate(build: Callable) -> Callable:
         doc = (build.__doc__ or "").strip().splitlines()

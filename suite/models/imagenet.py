@@ -12,10 +12,11 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.models import register_model
+from suite.models.checkpoint import ModelOptions
 
 
 @dataclass(frozen=True)
-class ResNet50Options:
+class ResNet50Options(ModelOptions):
     """``[model.resnet50]``: ``zero_init_residual`` starts the last BN scale of each
     block at zero (Goyal et al. 2017 do; torchvision's default does not)."""
 

@@ -22,11 +22,12 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.models import register_model
+from suite.models.checkpoint import ModelOptions
 from suite.models.init import kaiming_init
 
 
 @dataclass(frozen=True)
-class ResNetCifarOptions:
+class ResNetCifarOptions(ModelOptions):
     """``[model.resnet20]`` (and 32, 56): the shortcut type where the shape changes."""
 
     shortcut: Literal["A", "B"] = "A"

@@ -8,10 +8,11 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.models import register_model
+from suite.models.checkpoint import ModelOptions
 
 
 @dataclass(frozen=True)
-class MLPOptions:
+class MLPOptions(ModelOptions):
     """``[model.mlp]``: hidden layer widths."""
 
     hidden: tuple[int, ...] = (256, 128)
@@ -36,7 +37,7 @@ def mlp(info: DatasetInfo, options: MLPOptions) -> nn.Module:
 
 
 @dataclass(frozen=True)
-class SmallCNNOptions:
+class SmallCNNOptions(ModelOptions):
     """``[model.small_cnn]``: channels of the two conv stages."""
 
     channels: tuple[int, ...] = (32, 64)

@@ -15,8 +15,8 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.models import register_model
+from suite.models.checkpoint import ModelOptions
 from suite.models.init import kaiming_init
-from suite.options import NoOptions
 
 #: Configuration D: conv widths, "M" = 2x2 max pooling.
 VGG16_CONFIG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
@@ -46,7 +46,7 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-@register_model("vgg16", options=NoOptions)
-def vgg16(info: DatasetInfo, options: NoOptions) -> nn.Module:
+@register_model("vgg16", options=ModelOptions)
+def vgg16(info: DatasetInfo, options: ModelOptions) -> nn.Module:
     """VGG-16 (config D) with batch norm for CIFAR-sized images (14.7M parameters)."""
     return VGG(VGG16_CONFIG, info.num_classes, info.image_shape[0])

@@ -18,11 +18,12 @@ from torch import nn
 
 from suite.data.info import DatasetInfo
 from suite.models import register_model
+from suite.models.checkpoint import ModelOptions
 from suite.models.init import kaiming_init
 
 
 @dataclass(frozen=True)
-class WideResNetOptions:
+class WideResNetOptions(ModelOptions):
     """``[model.wrn28_k]``: dropout probability between the two convs of a block."""
 
     dropout: float = 0.0

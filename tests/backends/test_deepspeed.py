@@ -4,12 +4,13 @@ Quickstart cells (digits, MLP, the quickstart's recipe cut to 3 epochs) for a me
 that does not move its mask (dense) and the three that do (dpf, sm, dsr); parity with
 the torch backend at ZeRO stages 0, 1 and 2; the master weights and momentum that the
 masks must reach; a resume after a stop; a mask mismatch injected on one rank;
-``precision = "auto"`` agreed by the ranks.
+``precision = "auto"`` agreed by the ranks; a SNIP cell that starts from a model the
+torch backend trained (``[model.mlp] checkpoint``), loaded by every rank.
 
     tox -e deepspeed        # or: pytest -m deepspeed tests/backends/test_deepspeed.py
 
-Each launch costs some 20-35 s on 2 CPU cores, mostly start-up (11 launches plus 4 torch
-runs): the file takes about 6 to 7 minutes there.
+Each launch costs some 20-35 s on 2 CPU cores, mostly start-up (12 launches plus 7 torch
+runs): the file takes about 7 to 8 minutes there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_specs import ONE_METHOD
 
 pytest.importorskip("deepspeed")
 
@@ -257,3 +259,36 @@ def test_auto_precision_is_agreed_by_the_ranks_and_recorded(tmp_path):
     assert prov["deepspeed_run"]["precision"] == expected and prov["cpu_capability"]
     assert record["cell"]["precision"] == "auto" and record["metrics"]["top1"] > 50
     assert f"precision={expected} (auto)" in (tmp_path / "log.txt").read_text()
+
+
+def _weight_masks(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v != 0 for k, v in torch.load(path, weights_only=True).items()
+            if k.endswith("weight") and v.dim() == 2}
+
+
+def _agreement(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return sum(int((a[k] == b[k]).sum()) for k in a) / sum(m.numel() for m in a.values())
+
+
+def test_ranks_start_from_a_checkpoint_the_suite_trained(tmp_path):
+    """Every rank loads the file before SNIP scores its first batch: a rank that did not
+    would decide other masks, which the backend refuses (the ranks' masks are compared)."""
+    snip = (ONE_METHOD.replace('method = ["dpf"]', 'method = ["snip"]')
+            .replace("sparsity = [0.8]", "sparsity = [0.5]"))
+    torch_fit = create_backend("torch", TorchOptions(device="cpu")).fit
+    dense = expand(parse_spec(snip.replace('method = ["snip"]', 'method = ["dense"]')))[0]
+    torch_fit(dense, 0, tmp_path / "trained", NullProgress())
+    start = tmp_path / "trained" / "model.pt"
+    (cell,) = expand(parse_spec(snip.replace("hidden = [16]", f'hidden = [16]\ncheckpoint = "{start}"')))
+
+    record = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2)).fit(
+        cell, 0, tmp_path / "ds", NullProgress())
+    found = record["provenance"]["model_checkpoint"]
+    assert found["sha256"] == cell.model_options.checkpoint_sha256 and found["layout"] == "state dict"
+    assert record["provenance"]["deepspeed_run"]["world_size"] == 2
+
+    torch_fit(cell, 0, tmp_path / "torch", NullProgress())
+    torch_fit(expand(parse_spec(snip))[0], 0, tmp_path / "scratch", NullProgress())
+    ds = _weight_masks(tmp_path / "ds" / "model.pt")
+    assert _agreement(ds, _weight_masks(tmp_path / "torch" / "model.pt")) >= MASK_AGREEMENT
+    assert _agreement(ds, _weight_masks(tmp_path / "scratch" / "model.pt")) < 0.9

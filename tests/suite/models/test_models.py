@@ -13,11 +13,11 @@ import torch
 
 from suite.data.info import DatasetInfo
 from suite.models import MODELS, create_model, parameter_count
+from suite.models.checkpoint import ModelOptions
 from suite.models.imagenet import ResNet50Options
 from suite.models.macs import layer_macs
 from suite.models.resnet_cifar import ResNetCifarOptions
 from suite.models.wide_resnet import WideResNetOptions
-from suite.options import NoOptions
 
 CIFAR10 = DatasetInfo(10, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
 CIFAR100 = DatasetInfo(100, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
@@ -115,7 +115,8 @@ def test_train_step_channels_last(name):
 def test_options_classes():
     assert MODELS.get("resnet20").Options is ResNetCifarOptions
     assert MODELS.get("wrn28_2").Options is WideResNetOptions
-    assert MODELS.get("vgg16").Options is NoOptions
+    assert MODELS.get("vgg16").Options is ModelOptions  # registered with NoOptions
+    assert all(issubclass(MODELS.get(n).Options, ModelOptions) for n in MODELS.names())
     assert WideResNetOptions(dropout=1.0).validate() is not None
     assert WideResNetOptions(dropout=0.3).validate() is None
     model = create_model("wrn28_2", CIFAR10, WideResNetOptions(dropout=0.3)).train()
