@@ -119,7 +119,7 @@ def parse_path(text: str, where: str, regs: Mapping[str, Registry]) -> OptionPat
         raise SpecError(f"{where}: {text!r} names {name!r}, not a known {kind}"
                         f"{did_you_mean(name, known)}; known {kind}s: {', '.join(known)}")
     cls = options_class(kind, name, regs)
-    fields = _fields(cls)
+    fields = {k: f for k, f in _fields(cls).items() if not f.metadata.get("derived")}
     field = parts[-1]
     owner = "[train]" if kind == "train" else f"{kind} {name!r}"
     if field not in fields:

@@ -61,6 +61,8 @@ def test_model_and_dataset_options_sweep_too():
     ('"optim.lr" = [0.1]', "is not an option path"),
     ('"backend.torch.threads" = [1]', "is not an option path"),
     ('"method.dpf.reprune_every" = [0]', 'grid."method.dpf.reprune_every"[0]'),
+    ('"model.mlp.checkpoint_sha256" = ["ab"]', "model 'mlp' has no option 'checkpoint_sha256'"),
+    ('"model.mlp.checkpoint" = ["a.pt"]', "is not part of a cell's identity"),
 ])
 def test_bad_sweeps_name_the_path_the_value_and_what_is_allowed(line, message):
     with pytest.raises(SpecError) as err:
