@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from suite.errors import SpecError
+
 #: Added to the run's seed for the split's generator, so that the permutation is not
 #: the one the same seed draws elsewhere (torch's global generator initializes models).
 VAL_SEED_OFFSET = 7_919_000_011
@@ -51,7 +53,8 @@ def holdout(total: int, fraction: float, seed: int) -> Holdout:
     """Hold out ``fraction`` of ``total`` training images for run seed ``seed``
     (the module's rule); a split too small to leave images on both sides is an error."""
     if total < 2:
-        raise ValueError(f"val_fraction = {fraction} needs at least 2 training images, the split has {total}")
+        raise SpecError(f"[train] val_fraction = {fraction} needs a training split of at least 2 "
+                        f"images (one to hold out, one to train on); this one has {total}")
     k = min(max(int(math.floor(fraction * total + 0.5)), 1), total - 1)
     gen = torch.Generator().manual_seed(seed + VAL_SEED_OFFSET)
     perm = torch.randperm(total, generator=gen)

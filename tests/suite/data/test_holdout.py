@@ -3,6 +3,7 @@ disjointness from the training indices, and both pipelines (in memory, streamed 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 from test_imagenet_stream import imagenet, make_tree
@@ -12,6 +13,7 @@ from suite.data import create_dataset
 from suite.data.holdout import VAL_SEED_OFFSET, holdout
 from suite.data.small import SyntheticOptions
 from suite.data.streaming import eval_transform
+from suite.errors import SpecError
 from suite.recipes import TrainRecipe
 
 
@@ -25,6 +27,8 @@ def test_the_rule_sizes_and_disjointness():
     assert holdout(10, 0.25, 0).val.numel() == 3  # floor(2.5 + 0.5)
     assert holdout(10, 0.01, 0).val.numel() == 1  # at least one image
     assert holdout(2, 0.9, 0).train.numel() == 1  # at least one left to train on
+    with pytest.raises(SpecError, match=r"val_fraction = 0.5 needs a training split of at least 2"):
+        holdout(1, 0.5, 0)
 
 
 def test_the_split_is_a_function_of_seed_fraction_and_size():
