@@ -1,14 +1,13 @@
 """The recipe on DeepSpeed: each ``[train]`` field with the torch backend's meaning, or
-a clear refusal before anything is launched.
+a clear refusal before anything is launched (one case, below).
 
 - ``optimizer``: the recipe's torch optimizer (:func:`backends.optim.create_optimizer`)
   is handed to ``deepspeed.initialize`` as the client optimizer, so SGD and AdamW are
   the same classes with the same hyperparameters as on one device (DeepSpeed's own
-  ``optimizer`` config section is not used). AdamW runs with ``zero_stage = 0`` only:
-  under ZeRO stage 1 or 2 the masks reach the partitioned fp32 master weights and
-  SGD's momentum (:mod:`backends.deepspeed_master`), not AdamW's two moments, and the
-  checkpoints hold SGD's state format; AdamW with ZeRO is refused. As ZeRO is what bf16
-  and fp16 need, AdamW on DeepSpeed trains in fp32.
+  ``optimizer`` config section is not used). Under ZeRO stage 1 or 2 the masks reach
+  the partitioned master weights and the optimizer's per-weight state, SGD's momentum
+  or AdamW's two moments (:mod:`backends.deepspeed_master`), and checkpoints hold the
+  torch optimizer's state format.
 - ``grad_clip``: DeepSpeed's ``gradient_clipping``, the same global-norm rule
   (``max_norm / (norm + 1e-6)`` when below 1) on the gradient of the global batch
   (averaged over ranks and accumulated micro-batches). With ZeRO stage 0 it acts after
@@ -35,10 +34,6 @@ def check_recipe(cell: Any, zero_stage: int) -> None:
     """Raise SpecError, naming the key, the value and what to change, for a recipe field
     that DeepSpeed with ``zero_stage`` cannot honour with the torch backend's meaning."""
     recipe = cell.train
-    if zero_stage and recipe.optimizer == "adamw":
-        raise SpecError(f"[train] optimizer = 'adamw' with [backend.deepspeed] zero_stage = {zero_stage}: "
-                        "under ZeRO stage 1 or 2 masks act on the partitioned SGD momentum only, not on "
-                        "AdamW's moments; use zero_stage = 0 (fp32) or optimizer = 'sgd'")
     method = METHODS.get(cell.method)
     if zero_stage and recipe.grad_clip and method.mask_mode == "hard" and method.masks_gradients:
         raise SpecError(f"[train] grad_clip = {recipe.grad_clip} with method {cell.method!r} and "

@@ -125,7 +125,7 @@ class DeepSpeedTrainer(Trainer):
         if o.zero_stage == 0:
             self.master: DirectMaster | PartitionedMaster = DirectMaster(optimizer)
         else:
-            self.master = PartitionedMaster(optimizer, self.model, momentum=recipe.momentum > 0)
+            self.master = PartitionedMaster(optimizer, self.model, recipe)
         self.optimizer = self.master.view  # what the method and the loop see
         self.dtype = next(self.model.parameters()).dtype
         dataset, kw = create_dataset(self.cell.dataset, self.cell.dataset_options), {
@@ -156,7 +156,7 @@ class DeepSpeedTrainer(Trainer):
             "train_micro_batch_size_per_gpu": self.micro_batch,
             "gradient_accumulation_steps": self.accumulation,
             "zero_optimization": {"stage": o.zero_stage},
-            "zero_allow_untested_optimizer": True,  # the recipe's torch optimizer (SGD)
+            "zero_allow_untested_optimizer": True,  # the recipe's torch optimizer (SGD, AdamW)
             "bf16": {"enabled": self.precision == "bf16"},
             "fp16": {"enabled": self.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
             **recipe_config(self.cell.train),  # gradient clipping: backends.deepspeed_recipe

@@ -63,3 +63,21 @@ def clip_gradients(params: Iterable[torch.nn.Parameter], recipe: TrainRecipe) ->
     if not recipe.grad_clip:
         return None
     return torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+
+
+def weight_state_keys(recipe: TrainRecipe) -> tuple[str, ...]:
+    """The state the recipe's optimizer keeps per weight, shaped like it: SGD's momentum
+    (none without momentum), AdamW's two moments."""
+    if recipe.optimizer == "adamw":
+        return ("exp_avg", "exp_avg_sq")
+    return ("momentum_buffer",) if recipe.momentum > 0 else ()
+
+
+def initial_state(recipe: TrainRecipe, like: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The state the recipe's optimizer would create at the first step of a weight like
+    ``like``: zeros (and AdamW's step count 0). Created before that step it gives the
+    same step, so that it can exist early (DeepSpeed links its slices to the masks)."""
+    state = {key: torch.zeros_like(like) for key in weight_state_keys(recipe)}
+    if recipe.optimizer == "adamw":
+        state["step"] = torch.tensor(0.0, dtype=torch.float32)
+    return state

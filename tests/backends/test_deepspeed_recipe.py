@@ -1,11 +1,11 @@
-"""The recipe fields on DeepSpeed: what is refused before launching (AdamW under ZeRO,
-clipping of masked gradients under ZeRO), and two-rank runs with AdamW, a cosine
-schedule, clipping, label smoothing and a validation set against the torch backend,
-plus their exact resume.
+"""The recipe fields on DeepSpeed: what is refused before launching (clipping of masked
+gradients under ZeRO), and two-rank runs with AdamW, a cosine schedule, clipping, label
+smoothing and a validation set against the torch backend at ZeRO stages 0, 1 and 2
+(AdamW's moments follow the masks into the partitions), plus an exact resume under ZeRO.
 
     tox -e deepspeed        # or: pytest -m deepspeed tests/backends/test_deepspeed_recipe.py
 
-Four launches of some 20-35 s each on 2 CPU cores.
+Six launches of some 20-35 s each on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -45,19 +45,17 @@ def adamw_cells():
 
 
 def test_what_zero_cannot_honour_is_refused_before_launching(adamw_cells, tmp_path):
-    with pytest.raises(SpecError, match=r"optimizer = 'adamw' with \[backend.deepspeed\] zero_stage = 1"):
-        check_recipe(adamw_cells["dense"], 1)
     for method in ("dense", "dpf", "sm", "snip"):
         check_recipe(adamw_cells[method], 0)  # ZeRO 0: every field as on one device
-    clipped = cells_of('grad_clip = 1.0\nlr = 0.05')
-    with pytest.raises(SpecError, match=r"grad_clip = 1.0 with method 'snip' and .* zero_stage = 2"):
-        check_recipe(clipped["snip"], 2)
     for method in ("dense", "dpf", "sm"):  # their gradients are not masked: ZeRO's norm is the same
-        check_recipe(clipped[method], 2)
-    assert recipe_config(clipped["dpf"].train) == {"gradient_clipping": 1.0}
+        check_recipe(adamw_cells[method], 2)
+    with pytest.raises(SpecError, match=r"grad_clip = 1.0 with method 'snip' and .* zero_stage = 2"):
+        check_recipe(adamw_cells["snip"], 2)
+    check_recipe(cells_of("lr = 0.05")["snip"], 2)  # without clipping
+    assert recipe_config(adamw_cells["dpf"].train) == {"gradient_clipping": 1.0}
     backend = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2, zero_stage=1))
-    with pytest.raises(SpecError, match="optimizer = 'adamw'"):
-        backend.fit(adamw_cells["dpf"], 0, tmp_path, NullProgress())
+    with pytest.raises(SpecError, match="grad_clip"):
+        backend.fit(adamw_cells["snip"], 0, tmp_path, NullProgress())
     assert not (tmp_path / "deepspeed").exists()  # nothing launched
 
 
@@ -95,17 +93,53 @@ def test_clipping_under_zero_2_matches_the_torch_backend(tmp_path):
         assert abs(ds["metrics"][key] - ref["metrics"][key]) <= TOP1_TOLERANCE
 
 
-def test_adamw_stop_and_resume_equals_the_uninterrupted_run(adamw_cells, zero0_dpf, tmp_path):
-    backend = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2, zero_stage=0))
+@pytest.fixture(scope="module")
+def zero1_sm(adamw_cells, tmp_path_factory):
+    out = tmp_path_factory.mktemp("zero1-adamw-sm")
+    backend = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2, zero_stage=1))
+    return backend.fit(adamw_cells["sm"], 0, out, NullProgress()), out
+
+
+def test_adamw_under_zero_1_regrows_by_the_gathered_first_moment(adamw_cells, zero1_sm, tmp_path):
+    ref = create_backend("torch", TorchOptions(device="cpu")).fit(adamw_cells["sm"], 0, tmp_path,
+                                                                  NullProgress())
+    ds, _ = zero1_sm
+    assert ds["sparsity"]["overall"] == pytest.approx(ref["sparsity"]["overall"], abs=1e-9)
+    assert len(ds["flips"]) == len(ref["flips"]) > 0
+    for key in ("top1", "val_top1"):
+        assert abs(ds["metrics"][key] - ref["metrics"][key]) <= TOP1_TOLERANCE
+
+
+def test_adamw_moments_of_pruned_weights_are_cleared_in_the_zero_2_partitions(tmp_path):
+    cell = cells_of(RECIPE.replace("grad_clip = 1.0\n", ""), methods=("dsr",))["dsr"]
+    ref = create_backend("torch", TorchOptions(device="cpu")).fit(cell, 0, tmp_path / "t", NullProgress())
+    ds = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2, zero_stage=2)).fit(
+        cell, 0, tmp_path / "d", NullProgress())
+    for key in ("top1", "val_top1"):
+        assert abs(ds["metrics"][key] - ref["metrics"][key]) <= TOP1_TOLERANCE
+    state = torch.load(tmp_path / "d" / "checkpoint.pt", weights_only=False)
+    moments, masks = state["optimizer"]["state"], state["method"]["masks"]
+    params = [k for k in state["model"] if k.endswith(("weight", "bias"))]  # the optimizer's order
+    for name, mask in masks.items():
+        entry = moments[params.index(name)]
+        assert float(entry["step"]) == 3 * 17  # 1438 digits, 288 held out: 1150 // 64 steps an epoch
+        assert (entry["exp_avg"][~mask] == 0).all() and (entry["exp_avg_sq"][~mask] == 0).all()
+        assert (entry["exp_avg"][mask] != 0).any()
+
+
+def test_adamw_stop_and_resume_under_zero_1_equals_the_uninterrupted_run(adamw_cells, zero1_sm,
+                                                                         tmp_path):
+    whole, _ = zero1_sm
+    backend = create_backend("deepspeed", DeepSpeedOptions(num_gpus=2, zero_stage=1))
     interrupt.clear()
     try:
         with pytest.raises(interrupt.Interrupted):
-            backend.fit(adamw_cells["dpf"], 0, tmp_path, StopAfter(20))
+            backend.fit(adamw_cells["sm"], 0, tmp_path, StopAfter(20))
     finally:
         interrupt.clear()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert (state["epoch"], state["batch"]) != (3, 0)
-    assert "exp_avg" in next(iter(state["optimizer"]["state"].values()))
-    resumed = backend.fit(adamw_cells["dpf"], 0, tmp_path, NullProgress())
-    assert resumed["metrics"] == zero0_dpf["metrics"]
-    assert [c["val_top1"] for c in resumed["curve"]] == [c["val_top1"] for c in zero0_dpf["curve"]]
+    assert {"step", "exp_avg", "exp_avg_sq"} <= set(next(iter(state["optimizer"]["state"].values())))
+    resumed = backend.fit(adamw_cells["sm"], 0, tmp_path, NullProgress())
+    assert resumed["metrics"] == whole["metrics"] and resumed["flips"] == whole["flips"]
+    assert [c["val_top1"] for c in resumed["curve"]] == [c["val_top1"] for c in whole["curve"]]
