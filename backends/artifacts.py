@@ -1,7 +1,7 @@
 """What a run leaves: its checkpoint (written atomically) and the result record it
 returns (format :data:`suite.result.RESULT_FORMAT`): the canonical cell and seed, final
-and best metrics, the curve, the sparsity measured from the final weights, mask flips,
-timing and provenance."""
+and best metrics (validation ones too with a validation set), the curve, the sparsity
+measured from the final weights, mask flips, timing, provenance and the validation split."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
     if "top5" in final:
         metrics["top5"] = final["top5"]
         metrics["best_top5"] = max(c["top5"] for c in curve)
+    metrics.update({k: v for k, v in final.items() if k.startswith("val_")})
     images = t.train_loader.num_samples * t.cell.train.epochs
-    return {
+    record = {
         "format": RESULT_FORMAT,
         "cell_id": t.cell.id,
         "cell": t.cell.canonical(),
@@ -63,3 +64,6 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
                        "data": t.data_provenance, "started": started, "finished": time.time(),
                        **({"model_checkpoint": t.model_start} if t.model_start else {})},
     }
+    if t.holdout is not None:
+        record["validation"] = t.holdout.record()
+    return record

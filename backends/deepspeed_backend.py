@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from backends import precision as numerics
 from backends.base import BACKENDS, Backend, Progress, RunFailed
+from backends.deepspeed_recipe import check_recipe
 from suite import interrupt
 from suite.errors import SuiteError
 
@@ -258,6 +259,7 @@ class DeepSpeedBackend(Backend):
         if problem:
             raise SuiteError(f"[backend.deepspeed] {problem}")
         numerics.check_cell(cell, self.options.precision, self.name)
+        check_recipe(cell, self.options.zero_stage)
         world = self.options.world_size()
         if world:
             check_batch(cell.train.batch_size, world, self.options.micro_batch_size)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from suite.data.holdout import Holdout
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -68,15 +70,31 @@ def shards_natively(dataset: Any) -> bool:
 
 def rank_loaders(dataset: Any, global_train: Any, global_test: Any, *, rank_batch: int,
                  test_batch: int, seed: int, device: torch.device, channels_last: bool,
-                 rank: int, world: int) -> tuple[Any, Any]:
-    """This rank's train and test loaders, given the global ones the trainer built."""
+                 rank: int, world: int, holdout: Holdout | None = None) -> tuple[Any, Any]:
+    """This rank's train and test loaders, given the global ones the trainer built
+    (``holdout``: the validation split the global training loader leaves out)."""
     if not shards_natively(dataset):
         return RankSlices(global_train, rank, world), RankSlices(global_test, rank, world)
     kw = {"seed": seed, "device": device, "channels_last": channels_last, "rank": rank, "world": world}
-    train = dataset.loader("train", rank_batch, train=True, **kw)
+    subset = {"indices": holdout.train} if holdout is not None else {}
+    train = dataset.loader("train", rank_batch, train=True, **kw, **subset)
     test = dataset.loader("test", max(1, -(-test_batch // world)), train=False, **kw)
     if len(train) < len(global_train):
         raise ValueError(f"rank {rank} of {world} has {len(train)} training batches per epoch, fewer "
                          f"than the global {len(global_train)}: {type(dataset).__name__}.loader "
                          "must give rank r the elements r, r + world, ... of the epoch's order")
     return RankShards(train, len(global_train), global_train.num_samples), test
+
+
+def rank_val_loader(dataset: Any, global_val: Any, holdout: Holdout | None, *, test_batch: int,
+                    seed: int, device: torch.device, channels_last: bool, rank: int,
+                    world: int) -> Any:
+    """This rank's share of the validation set (None without one), cut like the test set:
+    each rank scores its elements and the sums are added over ranks."""
+    if holdout is None:
+        return None
+    if not shards_natively(dataset):
+        return RankSlices(global_val, rank, world)
+    return dataset.loader("train", max(1, -(-test_batch // world)), train=False, seed=seed,
+                          device=device, channels_last=channels_last, rank=rank, world=world,
+                          indices=holdout.val)

@@ -1,12 +1,13 @@
 """Where masks must act under DeepSpeed: on what the optimizer updates.
 
 Methods see module parameters and a torch-like optimizer (``param_groups``,
-``state[p]["momentum_buffer"]``). Under DeepSpeed the tensors the optimizer updates are
-not always those:
+``state[p]["momentum_buffer"]``, or AdamW's ``exp_avg`` and ``exp_avg_sq``: "momentum"
+below means the recipe's per-weight state, :func:`backends.optim.weight_state_keys`).
+Under DeepSpeed the tensors the optimizer updates are not always those:
 
-- ZeRO stage 0 in fp32 (:class:`DirectMaster`): the optimizer is the torch SGD itself
-  and updates the module parameters, so a method's masks reach the master weights and
-  the momentum as on one device; nothing to add.
+- ZeRO stage 0 in fp32 (:class:`DirectMaster`): the optimizer is the recipe's torch
+  optimizer itself and updates the module parameters, so a method's masks reach the
+  master weights and the momentum as on one device; nothing to add.
 - ZeRO stage 1 or 2, any precision (:class:`PartitionedMaster`): each rank holds the
   fp32 master copy and the momentum of one slice of the flattened parameters; after a
   step DeepSpeed copies the master into the module parameters and gathers them. Hard
@@ -19,8 +20,8 @@ not always those:
   gathered to full size (:class:`PartitionedOptimizerView`), and their in-place edits
   are written back to the local slice.
 
-Checkpoints hold the full fp32 weights and a torch-SGD-format optimizer state in both
-cases, the torch backend's format.
+Checkpoints hold the full fp32 weights and the torch optimizer's state format (SGD's or
+AdamW's) in both cases, the torch backend's format.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from backends.optim import initial_state, weight_state_keys
+from suite.recipes import TrainRecipe
 
 MOMENTUM = "momentum_buffer"
 
@@ -76,7 +80,7 @@ class DirectMaster:
 class PartitionedMaster:
     """ZeRO stage 1/2: fp32 master slices and their momentum, linked by ``p._hp_mapping``."""
 
-    def __init__(self, zero_optimizer: Any, module: nn.Module, momentum: bool) -> None:
+    def __init__(self, zero_optimizer: Any, module: nn.Module, recipe: TrainRecipe) -> None:
         from suite.errors import SuiteError
 
         self.zero = zero_optimizer
@@ -86,15 +90,17 @@ class PartitionedMaster:
         if missing or not hasattr(zero_optimizer, "_lazy_init_hp_params_optimizer_state"):
             raise SuiteError(f"{type(zero_optimizer).__name__} does not link parameters to fp32 master "
                              f"slices (e.g. {missing[:3]}); use [backend.deepspeed] zero_stage = 1 or 2")
-        self.momentum = momentum
+        self.keys = weight_state_keys(recipe)
+        self.momentum = bool(self.keys)
         self.stepped = False  # momentum exists for methods once a step was taken (as in torch)
-        if momentum:
-            # Create the momentum buffers now (zeros: SGD's first step then gives the same
-            # buffer as creating it) so that their slices exist for masks and resumes.
+        if self.momentum:
+            # Create the state now (zeros: the optimizer's first step then gives the same
+            # state as creating it) so that its slices exist for masks and resumes.
             basic = zero_optimizer.optimizer
             for group in basic.param_groups:
                 for flat in group["params"]:
-                    basic.state[flat].setdefault(MOMENTUM, torch.zeros_like(flat))
+                    for key, value in initial_state(recipe, flat).items():
+                        basic.state[flat].setdefault(key, value.to(flat.device))
             zero_optimizer._lazy_init_hp_params_optimizer_state()
         self.view = PartitionedOptimizerView(self)
         self.hard_masks: dict[nn.Parameter, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -133,9 +139,8 @@ class PartitionedMaster:
                 continue  # no slice of p on this rank
             addr = frag.lp_fragment_address
             frag.hp_fragment.mul_(weight_mask.reshape(-1).narrow(0, addr.start, addr.numel))
-            if self.momentum:
-                frag.get_hp_fragment(MOMENTUM).mul_(
-                    momentum_mask.reshape(-1).narrow(0, addr.start, addr.numel))
+            for key in self.keys:
+                frag.get_hp_fragment(key).mul_(momentum_mask.reshape(-1).narrow(0, addr.start, addr.numel))
 
     def flush(self) -> None:
         self.view.flush()
@@ -144,12 +149,26 @@ class PartitionedMaster:
     def full_param(self, p: nn.Parameter) -> torch.Tensor:
         return p.get_full_hp_param()
 
-    def full_momentum(self, p: nn.Parameter) -> torch.Tensor:
-        return p.get_full_hp_param(optim_state_key=MOMENTUM)
+    def full_momentum(self, p: nn.Parameter, key: str = MOMENTUM) -> torch.Tensor:
+        return p.get_full_hp_param(optim_state_key=key)
 
-    def set_momentum(self, p: nn.Parameter, value: torch.Tensor) -> None:
+    def set_momentum(self, p: nn.Parameter, value: torch.Tensor, key: str = MOMENTUM) -> None:
         """Write this rank's slice of a full momentum tensor (local)."""
-        p.set_full_hp_param(value.to(torch.float32), optim_state_key=MOMENTUM)
+        p.set_full_hp_param(value.to(torch.float32), optim_state_key=key)
+
+    def step_count(self) -> torch.Tensor | None:
+        """AdamW's step count (the same for every slice), None for SGD."""
+        basic = self.zero.optimizer
+        flat = basic.param_groups[0]["params"][0]
+        step = basic.state[flat].get("step")
+        return None if step is None else step.detach().clone().cpu()
+
+    def set_step_count(self, step: torch.Tensor) -> None:
+        basic = self.zero.optimizer
+        for group in basic.param_groups:
+            for flat in group["params"]:
+                if "step" in basic.state[flat]:
+                    basic.state[flat]["step"] = step.detach().clone().to(basic.state[flat]["step"].device)
 
     def model_state(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The module's state dict with the fp32 master values of its parameters."""
@@ -176,7 +195,7 @@ class PartitionedMaster:
 
 
 class _GatheredState(Mapping):
-    """``optimizer.state`` of the view: ``state[p]`` is ``{"momentum_buffer": full}``."""
+    """``optimizer.state`` of the view: ``state[p]`` maps each momentum key to the full tensor."""
 
     def __init__(self, master: PartitionedMaster) -> None:
         self.master = master
@@ -189,7 +208,7 @@ class _GatheredState(Mapping):
         if not self._available():
             return {}
         if p not in self.cache:
-            self.cache[p] = {MOMENTUM: self.master.full_momentum(p).to(p.device)}
+            self.cache[p] = {k: self.master.full_momentum(p, k).to(p.device) for k in self.master.keys}
         return self.cache[p]
 
     def __contains__(self, p: object) -> bool:
@@ -217,25 +236,32 @@ class PartitionedOptimizerView:
     def flush(self) -> None:
         """Write the momentum a method may have edited back to the local slices (local)."""
         for p, entry in self.state.cache.items():
-            if MOMENTUM in entry:
-                self.master.set_momentum(p, entry[MOMENTUM])
+            for key, value in entry.items():
+                self.master.set_momentum(p, value, key)
         self.state.cache.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        """A torch SGD state dict of the full momentum (a collective)."""
+        """A torch optimizer state dict of the full momentum (a collective)."""
         group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
-        params = self.master.params
-        state = ({i: {MOMENTUM: self.master.full_momentum(p).cpu()} for i, p in enumerate(params)}
+        params, keys, step = self.master.params, self.master.keys, self.master.step_count()
+        state = ({i: {k: self.master.full_momentum(p, k).cpu() for k in keys} for i, p in enumerate(params)}
                  if self.master.momentum and self.master.stepped else {})
+        if step is not None:
+            state = {i: {"step": step.clone(), **entry} for i, entry in state.items()}
         return {"state": state, "param_groups": [{**group, "params": list(range(len(params)))}]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore the momentum of a torch SGD state dict (learning rates are set per step)."""
+        """Restore the momentum of a torch optimizer state dict (learning rates are set per
+        step)."""
         self.state.cache.clear()
         entries = state.get("state", {})
         if not entries or not self.master.momentum:
             return
         for i, p in enumerate(self.master.params):
-            if i in entries and MOMENTUM in entries[i]:
-                self.master.set_momentum(p, entries[i][MOMENTUM].to(p.device))
+            for key in self.master.keys:
+                if i in entries and key in entries[i]:
+                    self.master.set_momentum(p, entries[i][key].to(p.device), key)
+        steps = [e["step"] for e in entries.values() if "step" in e]
+        if steps:
+            self.master.set_step_count(torch.as_tensor(steps[0]))
         self.master.stepped = True

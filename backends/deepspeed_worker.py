@@ -37,9 +37,11 @@ from backends.deepspeed_backend import (
     check_batch,
 )
 from backends.deepspeed_batchnorm import convert_batchnorm
-from backends.deepspeed_data import rank_loaders
+from backends.deepspeed_data import rank_loaders, rank_val_loader
 from backends.deepspeed_master import DirectMaster, PartitionedMaster, mask_checksum
+from backends.deepspeed_recipe import check_recipe, recipe_config
 from backends.training import Trainer
+from backends.validation import eval_batch
 from suite import interrupt
 from suite.data import create_dataset
 from suite.recipes import lr_at
@@ -104,6 +106,7 @@ class DeepSpeedTrainer(Trainer):
     def build(self) -> None:
         import deepspeed
 
+        check_recipe(self.cell, self.options.zero_stage)
         super().build()
         recipe, o = self.cell.train, self.options
         self.rank_batch, self.accumulation = check_batch(recipe.batch_size, self.world, o.micro_batch_size)
@@ -122,14 +125,16 @@ class DeepSpeedTrainer(Trainer):
         if o.zero_stage == 0:
             self.master: DirectMaster | PartitionedMaster = DirectMaster(optimizer)
         else:
-            self.master = PartitionedMaster(optimizer, self.model, momentum=recipe.momentum > 0)
+            self.master = PartitionedMaster(optimizer, self.model, recipe)
         self.optimizer = self.master.view  # what the method and the loop see
         self.dtype = next(self.model.parameters()).dtype
+        dataset, kw = create_dataset(self.cell.dataset, self.cell.dataset_options), {
+            "test_batch": eval_batch(recipe), "seed": self.seed, "device": self.device,
+            "channels_last": self.channels_last, "rank": self.rank, "world": self.world}
         self.train_loader, self.test_loader = rank_loaders(
-            create_dataset(self.cell.dataset, self.cell.dataset_options), self.train_loader,
-            self.test_loader, rank_batch=self.rank_batch, test_batch=max(recipe.batch_size, 256),
-            seed=self.seed, device=self.device, channels_last=self.channels_last, rank=self.rank,
-            world=self.world)
+            dataset, self.train_loader, self.test_loader, rank_batch=self.rank_batch,
+            holdout=self.holdout, **kw)
+        self.val_loader = rank_val_loader(dataset, self.val_loader, self.holdout, **kw)
 
     def resolve_precision(self) -> str:
         """The shared resolution, agreed on by all ranks: ``auto`` is bf16 only when it is
@@ -151,10 +156,10 @@ class DeepSpeedTrainer(Trainer):
             "train_micro_batch_size_per_gpu": self.micro_batch,
             "gradient_accumulation_steps": self.accumulation,
             "zero_optimization": {"stage": o.zero_stage},
-            "zero_allow_untested_optimizer": True,  # torch SGD, the paper's optimizer
+            "zero_allow_untested_optimizer": True,  # the recipe's torch optimizer (SGD, AdamW)
             "bf16": {"enabled": self.precision == "bf16"},
             "fp16": {"enabled": self.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
-            "gradient_clipping": 0.0,
+            **recipe_config(self.cell.train),  # gradient clipping: backends.deepspeed_recipe
             "steps_per_print": 2**31 - 1,
             "wall_clock_breakdown": False,
         }
@@ -242,15 +247,16 @@ class DeepSpeedTrainer(Trainer):
             interrupt.request()
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Each rank scores its slice of the test set; the sums are added over ranks."""
+    def evaluate(self, loader: Any = None) -> dict[str, float]:
+        """Each rank scores its slice of the test set (or of ``loader``'s); the sums are
+        added over ranks."""
         self.sync_masks("before evaluation")
         if self.options.batchnorm == "local":
             self.average_buffers()
         self.model.eval()
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss, top-1, top-5, seen
         with self.method.masked(self.model):
-            for x, y in self.test_loader.epoch(0):
+            for x, y in (self.test_loader if loader is None else loader).epoch(0):
                 if not len(y):
                     continue
                 logits = self.model(x.to(self.dtype)).float()

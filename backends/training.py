@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from backends import precision as numerics
 from backends.artifacts import CHECKPOINT, atomic_save, checkpoint_precision, result_record
 from backends.base import Progress, RunFailed
 from backends.events import EventLog
+from backends.optim import clip_gradients, create_optimizer, training_loss
+from backends.validation import build_loaders, check_resumed_split, score, val_metrics
 from methods import Method, MethodContext, create_method
 from suite import interrupt
 from suite.data import create_dataset
@@ -39,11 +40,6 @@ from suite.recipes import lr_at
 DIVERGENCE_FACTOR = 3.0
 #: Steps between loss checks (each check waits for the device).
 LOSS_CHECK_EVERY = 16
-
-
-def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
-    top = logits.topk(min(k, logits.shape[1]), dim=1).indices
-    return int((top == y[:, None]).any(dim=1).sum())
 
 
 class Trainer:
@@ -85,11 +81,9 @@ class Trainer:
         precision, tf32 = self.resolve_precision(), numerics.set_tf32(self.device, self.tf32_requested)
         dataset = create_dataset(cell.dataset, cell.dataset_options)
         self.info = dataset.info()
-        self.train_loader = dataset.loader("train", recipe.batch_size, train=True, seed=self.seed,
-                                           device=self.device, channels_last=self.channels_last)
-        self.test_loader = dataset.loader("test", max(recipe.batch_size, 256), train=False,
-                                          device=self.device, channels_last=self.channels_last)
-        self.data_provenance = dataset.provenance()
+        loaders = build_loaders(dataset, recipe, self.seed, self.device, self.channels_last)
+        self.train_loader, self.test_loader, self.val_loader = loaders.train, loaders.test, loaders.val
+        self.holdout, self.data_provenance = loaders.holdout, dataset.provenance()
         torch.manual_seed(self.seed)
         model = create_model(cell.model, self.info, cell.model_options)
         self.model_start = start_model(model, cell.model, cell.model_options, self.run_dir,
@@ -103,9 +97,7 @@ class Trainer:
                                              numerics.CompileGuard(model, self.compile_requested))
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = self.steps_per_epoch * recipe.epochs
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=recipe.peak_lr,
-                                         momentum=recipe.momentum, nesterov=recipe.nesterov
-                                         and recipe.momentum > 0, weight_decay=recipe.weight_decay)
+        self.optimizer = create_optimizer(model.parameters(), recipe)
         ctx = MethodContext(cell.sparsity, self.total_steps, self.steps_per_epoch, self.seed, recipe)
         self.method: Method = create_method(cell.method, cell.method_options, ctx)
         self.method.bind(model)
@@ -116,7 +108,8 @@ class Trainer:
         self.train_seconds = 0.0
 
     def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y)
+        """The training loss (the recipe's label smoothing; evaluation uses plain CE)."""
+        return training_loss(logits, y, self.cell.train)
 
     # ----- checkpoints ---------------------------------------------------------------
     @property
@@ -132,6 +125,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "curve": self.curve, "train_seconds": self.train_seconds, "precision": self.precision,
+            "holdout": self.holdout.record() if self.holdout is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -149,6 +143,7 @@ class Trainer:
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`checkpoint_state` returned."""
+        check_resumed_split(state.get("holdout"), self.holdout)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.method.load_state_dict(state["method"])
@@ -175,6 +170,7 @@ class Trainer:
 
         loss = self.numerics.compiler.run(forward_backward)
         self.method.before_optimizer_step(self.model, self.optimizer)
+        clip_gradients(self.model.parameters(), self.cell.train)  # where and why: backends.optim
         self.optimizer.step()
         try:
             self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
@@ -228,22 +224,18 @@ class Trainer:
                             f"{DIVERGENCE_FACTOR:g} x ln({self.info.num_classes}) = {limit:.3g}",
                             self._partial())
 
+    def validate(self) -> dict[str, float]:
+        """``val_top1`` and ``val_loss`` on the validation set; {} without one."""
+        return {} if self.val_loader is None else val_metrics(self.evaluate(self.val_loader))
+
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, loader: Any = None) -> dict[str, float]:
+        """top-1 (top-5 above 10 classes) and the mean loss of the masked model on
+        ``loader`` (default: the test set)."""
         self.model.eval()
-        correct1 = correct5 = seen = 0
-        loss = 0.0
         with self.method.masked(self.model):
-            for x, y in self.test_loader.epoch(0):
-                logits = self.model(x)
-                loss += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct1 += _topk_correct(logits, y, 1)
-                correct5 += _topk_correct(logits, y, 5)
-                seen += len(y)
-        out = {"top1": 100.0 * correct1 / seen, "test_loss": loss / seen}
-        if self.info.num_classes > 10:
-            out["top5"] = 100.0 * correct5 / seen
-        return out
+            return score(self.model, self.test_loader if loader is None else loader,
+                         self.info.num_classes)
 
     def current_sparsity(self) -> float:
         masks = self.method.masks
@@ -291,7 +283,7 @@ class Trainer:
                 train_loss = self.train_epoch(progress)
                 self.method.on_epoch_end(self.epoch, self.model, self.optimizer)
                 self.train_seconds += time.perf_counter() - t0
-                metrics = self.evaluate()
+                metrics = {**self.evaluate(), **self.validate()}
                 self.epoch, self.batch = self.epoch + 1, 0
                 self.epoch_loss = torch.zeros((), device=self.device)
                 self.curve.append({"epoch": self.epoch, "train_loss": train_loss, **metrics,
@@ -316,6 +308,6 @@ class Trainer:
     def finish(self, started: float) -> dict[str, Any]:
         """Finalize the masks, evaluate, write the outputs; return the result record."""
         self.method.finalize(self.model)
-        final = self.evaluate()
+        final = {**self.evaluate(), **self.validate()}
         self.save_outputs()
         return result_record(self, final, started)

@@ -20,8 +20,9 @@ How masks act is the ``mask_mode``:
 
 - ``"none"``: no masks (dense).
 - ``"hard"``: pruned weights are zero and get no update (gradients are masked, weights
-  re-masked after the step, momentum cleared where a mask turns off unless the method
-  says ``zero_pruned_momentum = False``).
+  re-masked after the step, the optimizer's per-weight state cleared where a mask turns
+  off unless the method says ``zero_pruned_momentum = False``: SGD's momentum, AdamW's
+  two moments, so that a weight regrown later starts afresh, from zero).
 - ``"feedback"`` (DPF): dense weights are kept; forward and backward see ``w * m``; the
   gradient goes straight through to the dense ``w``, so pruned coordinates keep moving
   and can return when the mask is recomputed.
@@ -44,6 +45,8 @@ from suite.recipes import TrainRecipe
 from suite.registry import Registry, subclass_check
 
 MaskMode = Literal["none", "hard", "feedback"]
+#: The optimizer state kept per weight, shaped like it: SGD's momentum, AdamW's moments.
+WEIGHT_STATE = ("momentum_buffer", "exp_avg", "exp_avg_sq")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ class Method:
     #: Sparse momentum keeps it (its gradients stay dense: the momentum of missing
     #: weights is what it regrows by).
     zero_pruned_momentum: ClassVar[bool] = True
+    #: Hard mode: whether :meth:`before_optimizer_step` zeroes the gradients of pruned
+    #: weights (sparse momentum leaves them dense). Gradient clipping then measures the
+    #: masked gradients, which backends that cannot mask them before the step must know.
+    masks_gradients: ClassVar[bool] = True
 
     def __init__(self, options: Any, ctx: MethodContext) -> None:
         self.options = options
@@ -147,14 +154,16 @@ class Method:
     @torch.no_grad()
     def _apply_hard(self, optimizer: torch.optim.Optimizer | None) -> None:
         """Zero pruned weights (regrown weights start from zero) and, unless the method
-        keeps it (``zero_pruned_momentum``), their momentum."""
+        keeps it (``zero_pruned_momentum``), their optimizer state (:data:`WEIGHT_STATE`)."""
         for name, mask in self.masks.items():
             p = self._params[name]
             p.mul_(mask.to(p.device))
             if optimizer is not None and self.zero_pruned_momentum:
-                buf = optimizer.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    buf.mul_(mask.to(buf.device))
+                state = optimizer.state.get(p, {})
+                for key in WEIGHT_STATE:
+                    buf = state.get(key)
+                    if buf is not None:
+                        buf.mul_(mask.to(buf.device))
 
     def before_forward(self, model: nn.Module) -> None:
         """Feedback mode: the forward/backward pass sees ``w * m`` (dense ``w`` stashed)."""

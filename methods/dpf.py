@@ -26,7 +26,11 @@ Against the paper's Algorithm 1 and its description:
 - one global threshold over all conv and linear weights: a choice, because the
   algorithm leaves the pruning scheme open (``scope = "layer"`` is the alternative);
 - momentum and weight decay act on the dense ``w``: a choice, because Algorithm 1 is
-  written for plain SGD, and with momentum the update of ``w`` is the optimizer's.
+  written for plain SGD, and with momentum the update of ``w`` is the optimizer's. With
+  ``optimizer = "adamw"`` likewise: both moments and the decoupled weight decay belong
+  to the dense ``w`` and are never cleared by a mask (a pruned weight keeps moving);
+  with ``grad_clip`` the clipped gradient is the one taken at ``m * w``, all of it
+  (pruned coordinates included, since they are updated too).
 """
 
 from __future__ import annotations

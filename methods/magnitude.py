@@ -90,7 +90,8 @@ class MagnitudePruner(MaskUpdater):
 
 class GradualMagnitude(MagnitudePruner):
     """The cubic schedule from ``initial_sparsity`` at ``schedule_start`` (t0) to the
-    target at ``schedule_end`` (t1; None means the second learning-rate drop).
+    target at ``schedule_end`` (t1; None means the second learning-rate drop, or 75%
+    of training under a cosine or linear learning-rate schedule, which has no drops).
 
     Masks are recomputed after steps t0, t0 + period, ... and also exactly at t1, so the
     target is met when the schedule ends. Past t1 they keep being recomputed at the

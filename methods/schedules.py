@@ -41,11 +41,21 @@ def fraction_step(fraction: float, total_steps: int) -> int:
     return int(round(fraction * total_steps))
 
 
+#: Where a cosine or linear learning-rate schedule, which has no drops, puts the default
+#: end of the gradual pruning schedules: where the default step recipe drops the second time.
+SMOOTH_SCHEDULE_DROP = 0.75
+
+
 def lr_drop_step(recipe: TrainRecipe, total_steps: int, index: int = 1) -> int:
     """The step of learning-rate drop number ``index`` (0-based; default the second).
 
-    With fewer drops than that, the last drop; with none, the end of training.
+    With fewer drops than that, the last drop; with none, the end of training. A
+    ``cosine`` or ``linear`` schedule has no drops (its milestones are unused): then
+    :data:`SMOOTH_SCHEDULE_DROP` of training, a choice that keeps the default pruning
+    window of the step recipe.
     """
+    if recipe.schedule != "step":
+        return fraction_step(SMOOTH_SCHEDULE_DROP, total_steps)
     drops = milestone_steps(recipe, total_steps)
     if not drops:
         return total_steps

@@ -10,7 +10,11 @@ each layer's active weights, at the free positions with the largest ``|momentum|
 Gradients are not masked, so the momentum buffer (``optimizer.state[p]
 ["momentum_buffer"]``) also measures the missing weights, and installing a mask
 leaves it alone; the weights themselves are re-zeroed after every step, which keeps
-the mask hard. Without a momentum buffer the gradient is used.
+the mask hard. Without a momentum buffer the gradient is used. With the AdamW
+optimizer the momentum is its first moment, ``exp_avg``: the same exponential average
+of the gradients as SGD's buffer with ``momentum = beta1``, up to the factor
+``1 - beta1``, which changes neither the order of positions within a layer nor the
+layers' shares (a choice; the Adam step ``exp_avg / sqrt(exp_avg_sq)`` is not used).
 
 Against the authors' code (sparse_learning, ``Masking`` with magnitude pruning,
 momentum growth and momentum redistribution):
@@ -90,8 +94,10 @@ class SMOptions(DropGrowOptions):
 
 
 def momentum_of(param: torch.nn.Parameter, optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    """The optimizer's momentum buffer of ``param``, else its gradient, else zeros."""
-    buf = optimizer.state.get(param, {}).get("momentum_buffer")
+    """The optimizer's momentum of ``param`` (SGD's buffer, AdamW's first moment), else
+    its gradient, else zeros."""
+    state = optimizer.state.get(param, {})
+    buf = state.get("momentum_buffer", state.get("exp_avg"))
     if buf is None:
         buf = param.grad if param.grad is not None else torch.zeros_like(param)
     return buf.detach()
@@ -105,6 +111,7 @@ class SparseMomentum(DropGrow):
     version = 2
     Options = SMOptions
     zero_pruned_momentum = False
+    masks_gradients = False
 
     def before_optimizer_step(self, model, optimizer) -> None:
         """Leave gradients dense (momentum of missing weights); the step's result is

@@ -2,11 +2,13 @@
 
 Schedules are given as fractions of training (warm-up length, decay milestones) and
 turned into steps in exactly one place, :func:`lr_at`, so that a recipe means the same
-thing at any epoch count.
+thing at any epoch count. Every field's default is the behaviour from before the field
+existed, so a recipe that does not set it keeps its cell id.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,9 +18,24 @@ class TrainRecipe:
     """The recipe shared by the cells of a spec (``[train]``), after presets and overrides.
 
     ``warmup`` is the fraction of all steps spent ramping the learning rate linearly up
-    to its peak; ``milestones`` are fractions of all steps at which it is multiplied by
-    ``gamma``. ``lr_scaling = "linear"`` multiplies ``lr`` by ``batch_size / 256``
-    (Goyal et al.), so the rule is explicit rather than tied to the number of devices.
+    to its peak. ``schedule`` says what follows (:func:`lr_at`): ``"step"`` multiplies
+    it by ``gamma`` at each of the ``milestones`` (fractions of all steps), ``"cosine"``
+    and ``"linear"`` decay it from the peak to 0 at the end of training; milestones and
+    gamma apply to ``"step"`` only. ``lr_scaling = "linear"`` multiplies ``lr`` by
+    ``batch_size / 256`` (Goyal et al.), so the rule is explicit rather than tied to the
+    number of devices.
+
+    ``optimizer``: ``"sgd"`` (``momentum``, ``nesterov``, L2 ``weight_decay`` added to
+    the gradient) or ``"adamw"`` (``torch.optim.AdamW``: ``betas``, ``eps`` and a
+    decoupled ``weight_decay``). Momentum and nesterov apply to SGD only, betas and eps
+    to AdamW only.
+
+    ``label_smoothing``: cross-entropy label smoothing of the training loss (and of the
+    loss SNIP scores its batch with); evaluation losses (test and validation) are the
+    plain cross-entropy. ``grad_clip``: the largest global L2 norm of the gradients
+    that the optimizer step gets (0: no clipping; see :mod:`backends.optim` for where).
+    ``val_fraction``: the fraction of the training split held out as a validation set
+    (:mod:`suite.data.holdout`), never trained on, evaluated at every epoch's end.
     """
 
     epochs: int = 10
@@ -31,6 +48,13 @@ class TrainRecipe:
     milestones: tuple[float, ...] = (0.5, 0.75)
     gamma: float = 0.1
     lr_scaling: Literal["none", "linear"] = "none"
+    schedule: Literal["step", "cosine", "linear"] = "step"
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    betas: tuple[float, ...] = (0.9, 0.999)
+    eps: float = 1e-8
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0
+    val_fraction: float = 0.0
 
     def validate(self) -> str | None:
         """An error message when the values make no sense together, else None."""
@@ -52,6 +76,18 @@ class TrainRecipe:
             return f"milestones = {list(self.milestones)} must be increasing"
         if not 0.0 < self.gamma <= 1.0:
             return f"gamma = {self.gamma} must lie in (0, 1]"
+        if len(self.betas) != 2 or any(not 0.0 <= b < 1.0 for b in self.betas):
+            return (f"betas = {list(self.betas)} must be two numbers, each in [0, 1) "
+                    "(AdamW's decay rates of the first and second moments)")
+        if self.eps <= 0:
+            return f"eps = {self.eps} must be positive"
+        if not 0.0 <= self.label_smoothing < 1.0:
+            return f"label_smoothing = {self.label_smoothing} must lie in [0, 1)"
+        if self.grad_clip < 0:
+            return f"grad_clip = {self.grad_clip} must be >= 0 (0: no clipping)"
+        if not 0.0 <= self.val_fraction < 1.0:
+            return (f"val_fraction = {self.val_fraction} is a fraction of the training split "
+                    "and must lie in [0, 1) (0: no validation set)")
         return None
 
     @property
@@ -84,15 +120,34 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 def lr_at(recipe: TrainRecipe, step: int, total_steps: int) -> float:
-    """Learning rate for optimizer step ``step`` (0-based) of ``total_steps``."""
+    """Learning rate for optimizer step ``step`` (0-based) of ``total_steps``.
+
+    With ``W = round(warmup * total_steps)`` warm-up steps, step ``s < W`` gets
+    ``peak * (s + 1) / W``. After it, with ``T = total_steps`` and the progress
+    ``p = (s - W) / (T - W)`` (0 at the first step after warm-up):
+
+    - ``step``: ``peak * gamma ** k``, ``k`` the number of milestones ``m`` with
+      ``s >= round(m * T)``;
+    - ``cosine``: ``peak * (1 + cos(pi * p)) / 2``;
+    - ``linear``: ``peak * (1 - p)``.
+
+    Both decays reach 0 at ``s = T``, the end of training, just after the last step,
+    so that no step is taken with a learning rate of 0 (the last one has
+    ``p = (T - 1 - W) / (T - W)``).
+    """
     peak = recipe.peak_lr
     warmup_steps = int(round(recipe.warmup * total_steps))
     if step < warmup_steps:
         return peak * (step + 1) / warmup_steps
-    drops = sum(1 for m in recipe.milestones if step >= int(round(m * total_steps)))
-    return peak * recipe.gamma**drops
+    if recipe.schedule == "step":
+        drops = sum(1 for m in recipe.milestones if step >= int(round(m * total_steps)))
+        return peak * recipe.gamma**drops
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    if recipe.schedule == "cosine":
+        return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return peak * (1.0 - progress)
 
 
 def milestone_steps(recipe: TrainRecipe, total_steps: int) -> list[int]:
-    """The steps at which the learning rate decays (same rounding as :func:`lr_at`)."""
+    """The steps at which a ``"step"`` schedule decays (same rounding as :func:`lr_at`)."""
     return [int(round(m * total_steps)) for m in recipe.milestones]

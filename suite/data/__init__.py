@@ -88,15 +88,25 @@ class Dataset:
         one dataset apart. Generated or bundled data has nothing to add."""
         return {"layout": "built-in"}
 
+    def size(self, split: Split) -> int:
+        """The number of images of ``split`` (the default loads it)."""
+        return len(self.load(split))
+
     def loader(self, split: Split, batch_size: int, *, train: bool, seed: int = 0,
-               device: torch.device | str = "cpu", channels_last: bool = False) -> Loader:
+               device: torch.device | str = "cpu", channels_last: bool = False,
+               indices: torch.Tensor | None = None) -> Loader:
         """Batches of ``split`` on ``device``: shuffled and augmented when ``train``.
+        ``indices`` keeps only those elements of the split, in that order (a validation
+        set held out of the training split, or what is left of it).
 
         The default holds the split in memory (:class:`~suite.data.pipeline.InMemoryLoader`).
         """
         from suite.data.pipeline import InMemoryLoader
 
-        return InMemoryLoader(self.load(split), self.info(), batch_size, train=train, seed=seed,
+        data = self.load(split)
+        if indices is not None:
+            data = TensorSplit(data.images[indices].contiguous(), data.labels[indices].contiguous())
+        return InMemoryLoader(data, self.info(), batch_size, train=train, seed=seed,
                               device=device, channels_last=channels_last)
 
 

@@ -108,19 +108,26 @@ class ImageNet(Dataset):
     def provenance(self) -> dict[str, Any]:
         return {"layout": "class folders", "root": str(self.root().resolve())}
 
+    def size(self, split: Split) -> int:
+        return len(self.samples(split))
+
     def load(self, split: Split) -> TensorSplit:
         raise DataError("imagenet is streamed from disk and has no in-memory split; "
                         "use Dataset.loader()")
 
     def loader(self, split: Split, batch_size: int, *, train: bool, seed: int = 0,
                device: torch.device | str = "cpu", channels_last: bool = False,
-               rank: int = 0, world: int = 1) -> Loader:
+               rank: int = 0, world: int = 1, indices: torch.Tensor | None = None) -> Loader:
         """Streams ``split``; with ``rank``/``world`` (data parallelism) this rank decodes
-        only elements rank, rank + world, ... of the epoch's order."""
+        only elements rank, rank + world, ... of the epoch's order. ``indices`` keeps only
+        those images of the split (sorted by class and file name), in that order."""
         o = self.options
         transform = (train_transform(o.image_size, o.min_scale) if train
                      else eval_transform(o.image_size, o.eval_resize))
-        samples = FileSamples(self.samples(split), transform, train)
+        files = self.samples(split)
+        if indices is not None:
+            files = [files[i] for i in indices.tolist()]
+        samples = FileSamples(files, transform, train)
         return StreamingLoader(samples, self.info(), batch_size, train=train, seed=seed,
                                device=device, channels_last=channels_last, workers=o.workers,
                                rank=rank, world=world)
