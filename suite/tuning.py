@@ -122,7 +122,8 @@ def choose(spec: Spec, runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]
         text = ", ".join(f"{paths[p].short} {value_text(v)}" for p, v in zip(tuned, values, strict=True)
                          if v is not None)
         if not scores:
-            text = f"{text} not chosen yet: no {select.by} finished"
+            names = ", ".join(paths[p].short for p in tuned)
+            text = f"{names} not chosen yet: no {select.by} finished"
         else:
             text += f" by {select.by}"
             finished = int((group["status"] == "done").sum())

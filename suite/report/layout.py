@@ -66,6 +66,7 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
     sparsity axis) is shown in every row of its model and dataset, as the baseline."""
     layout: ReportLayout = spec.report
     metric = layout.metric
+    declared = df  # every run of the grid, tuned values not chosen included: the totals
     prepared = prepare(spec, df)
     df = prepared.runs
     if metric == "top5" and df["top5"].isna().all() and (df["status"] == "done").any():
@@ -116,7 +117,7 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
 
     constant = {k: key_frame[k].iloc[0] for k in group_columns
                 if len(key_frame) and key_frame[k].nunique() == 1}
-    totals = {status: int((df["status"] == status).sum())
+    totals = {status: int((declared["status"] == status).sum())
               for status in ("done", "failed", "running", "pending")}
     table = Table(spec.name, layout.title or spec.name, metric, methods, keys, rows,
                   layout.precision, spec.description, totals, groups=groups,

@@ -125,7 +125,8 @@ def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame
         for point in result.get("curve") or []:
             curves.append({**base, "epoch": point.get("epoch"), "train_loss": point.get("train_loss"),
                            "top1": point.get("top1"), "lr": point.get("lr"),
-                           "mask_sparsity": point.get("sparsity")})
+                           "mask_sparsity": point.get("sparsity"), "val_top1": point.get("val_top1"),
+                           "val_loss": point.get("val_loss")})
         for flip in result.get("flips") or []:
             flips.append({**base, "step": flip.get("step"), "flip_ratio": flip.get("flip_ratio")})
     return swept_frame(spec, curves, CURVE_COLUMNS), swept_frame(spec, flips, FLIP_COLUMNS)

@@ -3,10 +3,14 @@ the test metric of the chosen cell only (exact, on hand-made runs)."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
+from click.testing import CliRunner
 
+from suite.cli import main
 from suite.spec import parse_spec
 from suite.sweeps import Selection
 from suite.tuning import choose, column_name, split_columns
@@ -55,7 +59,7 @@ def test_unfinished_candidates_are_said_and_a_group_without_any_shows_as_missing
     assert sorted(zip(kept["method"], kept["train.lr"], kept["seed"], strict=True)) == [
         ("dense", 0.05, 0), ("dpf", 0.05, 0), ("dpf", 0.05, 1)]
     assert notes["dpf-0.05"] == "lr 0.05 by val_top1 (2 of 4 runs done)"
-    assert notes["dense-0.05"] == "lr 0.05 not chosen yet: no val_top1 finished"
+    assert notes["dense-0.05"] == "lr not chosen yet: no val_top1 finished"
 
 
 def test_split_columns_name_and_label_each_value():
@@ -65,3 +69,27 @@ def test_split_columns_name_and_label_each_value():
     assert list(split["method"]) == ["dpf[lr=0.05]", "dpf[lr=0.1]"]
     assert columns == {"dpf[lr=0.05]": ("dpf", "lr 0.05"), "dpf[lr=0.1]": ("dpf", "lr 0.1")}
     assert column_name("dense", []) == "dense"
+
+
+def test_the_digits_tuning_spec_end_to_end(tmp_path):
+    """specs/digits_lr_tuning.toml trained for real: each method's table value is the test
+    accuracy of the learning rate with the best mean validation accuracy, and says so."""
+    spec = Path(__file__).resolve().parents[2] / "specs" / "digits_lr_tuning.toml"
+    results = str(tmp_path / "results")
+    runner = CliRunner()
+    res = runner.invoke(main, ["run", str(spec), "--results", results], catch_exceptions=False)
+    assert res.exit_code == 0 and "18 runs done, 0 failed" in res.output, res.output
+    csv = runner.invoke(main, ["export", str(spec), "--results", results, "--table", "runs"]).output
+    df = pd.read_csv(io.StringIO(csv))
+    assert {"train.lr", "val_top1", "val_loss"} <= set(df.columns) and df["val_top1"].notna().all()
+    md = runner.invoke(main, ["report", str(spec), "--results", results, "--format", "markdown"]).output
+    row = next(line for line in md.splitlines() if line.startswith("| digits"))
+    cells = [c.strip().replace("**", "") for c in row.strip(" |").split(" | ")][3:]
+    assert "Runs: 18 done, 0 failed" in md
+    for method, cell in zip(["dense", "dpf", "oneshot"], cells, strict=True):
+        runs = df[df["method"] == method]
+        val = runs.groupby("train.lr", sort=False)["val_top1"].mean()
+        best = val.idxmax()  # first of equals in grid order, as the selection breaks ties
+        test = runs[runs["train.lr"] == best]["top1"]
+        assert cell.startswith(f"{test.mean():.2f} ± {test.std():.2f}"), (method, cell)
+        assert cell.endswith(f"(n=2, lr {best:g} by val_top1)"), (method, cell)
