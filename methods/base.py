@@ -73,6 +73,8 @@ class Method:
     """Base class of pruning methods (see the module docstring for the cycle)."""
 
     name: ClassVar[str] = "base"
+    #: The name tables and figures print (``DPF``); ``[report.labels]`` overrides it.
+    label: ClassVar[str] = ""
     #: Bump when a change alters results, so cell ids (and stored results) change too.
     version: ClassVar[int] = 1
     #: Options class filled from the spec's ``[method.<name>]`` table.

@@ -10,5 +10,6 @@ class Dense(Method):
     """Train the full model with the shared recipe; prunable weights stay dense."""
 
     name = "dense"
+    label = "Dense"
     uses_sparsity = False
     mask_mode = "none"

@@ -78,6 +78,7 @@ class DPF(GradualMagnitude):
     target until the end of training."""
 
     name = "dpf"
+    label = "DPF"
     Options = DPFOptions
     mask_mode = "feedback"
     moves_mask = True

@@ -118,6 +118,7 @@ class DSR(DropGrow):
     """Prune below an adaptive global threshold, regrow at random, every period."""
 
     name = "dsr"
+    label = "DSR"
     version = 2
     Options = DSROptions
     regrow_dropped = False

@@ -64,6 +64,7 @@ class Incremental(GradualMagnitude):
     """Gradual magnitude pruning with a hard mask that only shrinks."""
 
     name = "incremental"
+    label = "Incremental"
     Options = IncrementalOptions
     mask_mode = "hard"
     moves_mask = True

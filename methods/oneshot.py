@@ -55,6 +55,7 @@ class OneShot(MagnitudePruner):
     """Prune once by magnitude after ``prune_at`` of training, then fine-tune."""
 
     name = "oneshot"
+    label = "One-shot P+FT"
     Options = OneShotOptions
     mask_mode = "hard"
 

@@ -49,6 +49,7 @@ class RandomMask(MaskUpdater):
     """Random mask at initialization, fixed for training (the Static baseline, Evci et al. 2020)."""
 
     name = "random"
+    label = "Random"
     Options = RandomOptions
     mask_mode = "hard"
 

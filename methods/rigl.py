@@ -82,6 +82,7 @@ class RigL(SET):
     """RigL (Evci et al., ICML 2020): drop by magnitude, grow by dense gradient, every ΔT steps."""
 
     name = "rigl"
+    label = "RigL"
     Options = RigLOptions
     regrown_keep_value = True
 

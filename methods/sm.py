@@ -108,6 +108,7 @@ class SparseMomentum(DropGrow):
     """Drop by magnitude per layer, grow where the momentum is largest, once per epoch."""
 
     name = "sm"
+    label = "SM"
     version = 2
     Options = SMOptions
     zero_pruned_momentum = False

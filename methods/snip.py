@@ -67,6 +67,7 @@ class SNIP(MaskUpdater):
     """Prune at initialization by connection sensitivity; the mask is then fixed (hard)."""
 
     name = "snip"
+    label = "SNIP"
     Options = SNIPOptions
     mask_mode = "hard"
 

@@ -81,6 +81,7 @@ class SET(DropGrow):
     """SET (Mocanu et al. 2018): drop the weights nearest zero per layer, regrow at random, every epoch."""
 
     name = "set"
+    label = "SET"
     Options = SETOptions
     reset_grown_momentum = True
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from backends import BACKENDS
+from methods import METHODS
+from suite.data import DATASETS
 from suite.data.info import DatasetInfo
+from suite.models import MODELS, create_model, parameter_count
 
 
 def _first_line(obj: object) -> str:
@@ -17,11 +21,6 @@ REFERENCE_INPUT = DatasetInfo(10, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
 
 def describe(kind: str) -> list[str]:
     """Lines describing every plugin of ``kind`` (methods, models, datasets, backends)."""
-    from backends import BACKENDS
-    from methods import METHODS
-    from suite.data import DATASETS
-    from suite.models import MODELS, create_model, parameter_count
-
     if kind == "methods":
         return [f"{n:14} v{METHODS.get(n).version}  {METHODS.get(n).mask_mode:9} "
                 f"{_first_line(METHODS.get(n))}" for n in METHODS.names()]
@@ -38,3 +37,12 @@ def describe(kind: str) -> list[str]:
     if kind == "backends":
         return [f"{n:14} {_first_line(BACKENDS.get(n))}" for n in BACKENDS.names()]
     raise ValueError(kind)
+
+
+def label(name: str) -> str:
+    """The label a method, model or dataset plugin carries for tables and figures
+    (``dpf`` -> ``DPF``); its name when it has none or is not registered (any more)."""
+    for registry in (METHODS, MODELS, DATASETS):
+        if name in registry:
+            return getattr(registry.get(name), "label", "") or name
+    return name

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from suite.data.info import DatasetInfo
+from suite.data import DATASETS, create_dataset
+from suite.data.info import DatasetInfo, DataShape
 
 #: Assumed sustained training throughput of one GPU (fp32/TF32 dense kernels).
 DEFAULT_TFLOPS = 15.0
@@ -36,31 +37,10 @@ DEFAULT_TFLOPS = 15.0
 DEFAULT_MAX_IMAGES_PER_SECOND = 10_000.0
 
 
-@dataclass(frozen=True)
-class DataShape:
-    """What the estimate needs of a dataset: classes, image shape, split sizes."""
-
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    train_images: int
-    test_images: int
-
-
-#: Sizes of the datasets the suite ships (the full ImageNet-1k train set, its 50,000
-#: validation images as the test set; digits: the suite's fixed 80/20 split).
-KNOWN_DATASETS = {
-    "cifar10": DataShape(10, (3, 32, 32), 50_000, 10_000),
-    "cifar100": DataShape(100, (3, 32, 32), 50_000, 10_000),
-    "imagenet": DataShape(1000, (3, 224, 224), 1_281_167, 50_000),
-    "fashion_mnist": DataShape(10, (1, 28, 28), 60_000, 10_000),
-    "digits": DataShape(10, (1, 8, 8), 1_437, 360),
-}
-
-
 def data_shape(name: str, options: Any) -> DataShape | None:
     """The shape of dataset ``name`` with ``options``; None when it cannot be known
     without reading the data."""
-    known = KNOWN_DATASETS.get(name)
+    known = DATASETS.get(name).shape if name in DATASETS else None
     size = getattr(options, "image_size", None)
     if known is not None:
         if isinstance(size, int) and size != known.image_shape[1]:
@@ -72,8 +52,6 @@ def data_shape(name: str, options: Any) -> DataShape | None:
     if not (isinstance(train, int) and isinstance(test, int)):
         return None
     try:
-        from suite.data import create_dataset
-
         info = create_dataset(name, options).info()
     except Exception:  # noqa: BLE001 - a plugin that needs its files cannot be sized
         return None

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 
-from suite.data.info import DatasetInfo
+from suite.data.info import DatasetInfo, DataShape
 from suite.options import NoOptions
 from suite.registry import Registry, subclass_check
 
@@ -59,6 +59,10 @@ class Dataset:
     """Base class of dataset plugins. Subclasses set ``Options`` and implement two methods."""
 
     Options: ClassVar[type] = NoOptions
+    #: The name tables and figures print (``CIFAR-10``); ``[report.labels]`` overrides it.
+    label: ClassVar[str] = ""
+    #: Classes, image shape and split sizes, where they are fixed (the cost estimate).
+    shape: ClassVar[DataShape | None] = None
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()

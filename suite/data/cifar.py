@@ -26,7 +26,7 @@ from pathlib import Path
 from suite.data import DATASETS
 from suite.data.cache import Decoded
 from suite.data.files import AugmentOptions, FileDataset, Searched, Source, data_base
-from suite.data.info import DatasetInfo
+from suite.data.info import DatasetInfo, DataShape
 from suite.data.readers import (
     archive_items,
     archive_members,
@@ -186,6 +186,9 @@ class Cifar(FileDataset):
 class Cifar10(Cifar):
     """CIFAR-10: 10 classes, 50,000 train and 10,000 test 32x32 colour images."""
 
+    label = "CIFAR-10"
+    shape = DataShape(10, (3, 32, 32), 50_000, 10_000)
+
     name = "cifar10"
     variant = CifarVariant(
         title="CIFAR-10", num_classes=10,
@@ -200,6 +203,9 @@ class Cifar10(Cifar):
 @DATASETS.register("cifar100")
 class Cifar100(Cifar):
     """CIFAR-100: 100 fine classes, 50,000 train and 10,000 test 32x32 colour images."""
+
+    label = "CIFAR-100"
+    shape = DataShape(100, (3, 32, 32), 50_000, 10_000)
 
     name = "cifar100"
     variant = CifarVariant(

@@ -21,7 +21,7 @@ import torch
 from suite.data import DATASETS, TensorSplit
 from suite.data.cache import Decoded
 from suite.data.files import FileDataset, FileOptions, Searched, Source
-from suite.data.info import DatasetInfo
+from suite.data.info import DatasetInfo, DataShape
 from suite.data.readers import read_idx
 from suite.errors import DataError
 
@@ -50,6 +50,9 @@ def _find(folder: Path, stem: str) -> Path | None:
 @DATASETS.register("fashion_mnist")
 class FashionMNIST(FileDataset):
     """Fashion-MNIST from its IDX files (28x28 greyscale, 10 classes)."""
+
+    label = "Fashion-MNIST"
+    shape = DataShape(10, (1, 28, 28), 60_000, 10_000)
 
     name = "fashion_mnist"
     Options = FashionMNISTOptions

@@ -20,7 +20,7 @@ import torch
 
 from suite.data import DATASETS, Dataset, Loader, Split, TensorSplit
 from suite.data.files import Searched, _path, data_base
-from suite.data.info import DatasetInfo
+from suite.data.info import DatasetInfo, DataShape
 from suite.data.readers import is_image
 from suite.data.streaming import FileSamples, StreamingLoader, eval_transform, train_transform
 from suite.errors import DataError
@@ -58,6 +58,9 @@ class ImageNetOptions:
 @DATASETS.register("imagenet")
 class ImageNet(Dataset):
     """ImageNet from class folders, decoded on the fly by DataLoader workers."""
+
+    label = "ImageNet"
+    shape = DataShape(1000, (3, 224, 224), 1_281_167, 50_000)
 
     Options = ImageNetOptions
     name = "imagenet"

@@ -20,3 +20,15 @@ class DatasetInfo:
     augment: str = "none"
     crop_padding: int = 4
     label: str = ""
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """A dataset's size when it is known without reading it: classes, image shape (C, H,
+    W), split sizes. Dataset plugins declare it (``Dataset.shape``); the cost estimate of
+    ``suite plan --summary`` reads it."""
+
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    train_images: int
+    test_images: int

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from suite.data import DATASETS, Dataset, Split, TensorSplit
-from suite.data.info import DatasetInfo
+from suite.data.info import DatasetInfo, DataShape
 
 
 def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -24,6 +24,8 @@ class Digits(Dataset):
     The fixed split holds out 20% (360 images, stratified by a fixed permutation) as the
     test set; it does not depend on the run's seed.
     """
+
+    shape = DataShape(10, (1, 8, 8), 1_437, 360)
 
     test_fraction = 0.2
 

@@ -31,13 +31,16 @@ class ModelEntry:
     build: Callable[[DatasetInfo, Any], nn.Module]
     Options: type = ModelOptions
     description: str = ""
+    #: The name tables and figures print (``ResNet-20``); ``[report.labels]`` overrides it.
+    label: str = ""
 
 
 MODELS: Registry[ModelEntry] = Registry("model", check=instance_check(ModelEntry))
 
 
-def register_model(name: str, options: type = ModelOptions) -> Callable:
-    """Decorator registering a builder ``build(info, options) -> nn.Module`` as ``name``.
+def register_model(name: str, options: type = ModelOptions, label: str = "") -> Callable:
+    """Decorator registering a builder ``build(info, options) -> nn.Module`` as ``name``,
+    printed as ``label`` in tables (the name when empty).
 
     ``options`` should derive from ``ModelOptions`` (``NoOptions`` means ``ModelOptions``);
     a class that does not gives its model no ``checkpoint`` key.
@@ -46,7 +49,7 @@ def register_model(name: str, options: type = ModelOptions) -> Callable:
 
     def decorate(build: Callable) -> Callable:
         doc = (build.__doc__ or "").strip().splitlines()
-        MODELS.register(name)(ModelEntry(name, build, options, doc[0] if doc else ""))
+        MODELS.register(name)(ModelEntry(name, build, options, doc[0] if doc else "", label))
         return build
 
     return decorate

@@ -23,7 +23,7 @@ class ResNet50Options(ModelOptions):
     zero_init_residual: bool = False
 
 
-@register_model("resnet50", options=ResNet50Options)
+@register_model("resnet50", options=ResNet50Options, label="ResNet-50")
 def resnet50(info: DatasetInfo, options: ResNet50Options) -> nn.Module:
     """ResNet-50 from torchvision (bottleneck v1.5; 25.6M parameters at 1000 classes)."""
     from torchvision.models import resnet50 as tv_resnet50

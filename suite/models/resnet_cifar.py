@@ -103,19 +103,19 @@ def _build(depth: int, info: DatasetInfo, options: ResNetCifarOptions) -> nn.Mod
     return ResNetCifar(depth, info.num_classes, info.image_shape[0], shortcut=options.shortcut)
 
 
-@register_model("resnet20", options=ResNetCifarOptions)
+@register_model("resnet20", options=ResNetCifarOptions, label="ResNet-20")
 def resnet20(info: DatasetInfo, options: ResNetCifarOptions) -> nn.Module:
     """ResNet-20 for CIFAR (He et al. 2016; 3 x 3 basic blocks, 0.27M parameters)."""
     return _build(20, info, options)
 
 
-@register_model("resnet32", options=ResNetCifarOptions)
+@register_model("resnet32", options=ResNetCifarOptions, label="ResNet-32")
 def resnet32(info: DatasetInfo, options: ResNetCifarOptions) -> nn.Module:
     """ResNet-32 for CIFAR (He et al. 2016; 3 x 5 basic blocks, 0.46M parameters)."""
     return _build(32, info, options)
 
 
-@register_model("resnet56", options=ResNetCifarOptions)
+@register_model("resnet56", options=ResNetCifarOptions, label="ResNet-56")
 def resnet56(info: DatasetInfo, options: ResNetCifarOptions) -> nn.Module:
     """ResNet-56 for CIFAR (He et al. 2016; 3 x 9 basic blocks, 0.85M parameters)."""
     return _build(56, info, options)

@@ -23,7 +23,7 @@ class MLPOptions(ModelOptions):
         return None
 
 
-@register_model("mlp", options=MLPOptions)
+@register_model("mlp", options=MLPOptions, label="MLP")
 def mlp(info: DatasetInfo, options: MLPOptions) -> nn.Module:
     """Multi-layer perceptron with ReLU and batch norm on the flattened image."""
     c, h, w = info.image_shape
@@ -48,7 +48,7 @@ class SmallCNNOptions(ModelOptions):
         return None
 
 
-@register_model("small_cnn", options=SmallCNNOptions)
+@register_model("small_cnn", options=SmallCNNOptions, label="Small CNN")
 def small_cnn(info: DatasetInfo, options: SmallCNNOptions) -> nn.Module:
     """Two conv-BN-ReLU stages (the second strided), global pooling and a linear head."""
     c = info.image_shape[0]

@@ -46,7 +46,7 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-@register_model("vgg16", options=ModelOptions)
+@register_model("vgg16", options=ModelOptions, label="VGG-16")
 def vgg16(info: DatasetInfo, options: ModelOptions) -> nn.Module:
     """VGG-16 (config D) with batch norm for CIFAR-sized images (14.7M parameters)."""
     return VGG(VGG16_CONFIG, info.num_classes, info.image_shape[0])

@@ -90,19 +90,19 @@ def _build(width: int, info: DatasetInfo, options: WideResNetOptions) -> nn.Modu
     return WideResNet(28, width, info.num_classes, info.image_shape[0], options.dropout)
 
 
-@register_model("wrn28_2", options=WideResNetOptions)
+@register_model("wrn28_2", options=WideResNetOptions, label="WRN-28-2")
 def wrn28_2(info: DatasetInfo, options: WideResNetOptions) -> nn.Module:
     """WideResNet-28-2 (pre-activation; 1.47M parameters, 216M MACs on 32x32)."""
     return _build(2, info, options)
 
 
-@register_model("wrn28_4", options=WideResNetOptions)
+@register_model("wrn28_4", options=WideResNetOptions, label="WRN-28-4")
 def wrn28_4(info: DatasetInfo, options: WideResNetOptions) -> nn.Module:
     """WideResNet-28-4 (pre-activation; 5.85M parameters)."""
     return _build(4, info, options)
 
 
-@register_model("wrn28_8", options=WideResNetOptions)
+@register_model("wrn28_8", options=WideResNetOptions, label="WRN-28-8")
 def wrn28_8(info: DatasetInfo, options: WideResNetOptions) -> nn.Module:
     """WideResNet-28-8 (pre-activation; 23.4M parameters)."""
     return _build(8, info, options)

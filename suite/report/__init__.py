@@ -27,7 +27,6 @@ from suite.errors import SpecError
 from suite.filters import select
 from suite.report.layout import summarize
 from suite.report.model import (
-    DEFAULT_LABELS,
     METRIC_NAMES,
     Comparison,
     Footnote,
@@ -60,7 +59,7 @@ from suite.speed import table as speed_table
 from suite.store import Store
 from suite.tuning import restrict
 
-__all__ = ["CURVE_COLUMNS", "DEFAULT_LABELS", "FLIP_COLUMNS", "FORMATS", "INTEGER_COLUMNS",
+__all__ = ["CURVE_COLUMNS", "FLIP_COLUMNS", "FORMATS", "INTEGER_COLUMNS",
            "KEY_COLUMNS", "METRIC_NAMES", "RUN_COLUMNS", "Comparison", "Footnote", "Group",
            "ReportFigure", "Row", "Summary", "Table", "declared_runs", "details", "done_records",
            "format_key", "format_params", "frame", "numerics_columns", "render", "report",

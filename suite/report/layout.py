@@ -15,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from suite.catalog import label as plugin_label
 from suite.errors import SpecError
-from suite.report.model import DEFAULT_LABELS, Comparison, Footnote, Group, Row, Summary, Table
+from suite.report.model import Comparison, Footnote, Group, Row, Summary, Table
 from suite.spec import ReportLayout, Spec
 from suite.tuning import Prepared, prepare
 
@@ -133,7 +134,7 @@ def _labels(layout: ReportLayout, prepared: Prepared) -> dict[str, str]:
     """``[report.labels]`` and the labels of split method columns, ``DPF (reprune_every 4)``."""
     labels = layout.label_map
     for name, (method, suffix) in prepared.columns.items():
-        base = labels.get(method) or DEFAULT_LABELS.get(method, method)
+        base = labels.get(method) or plugin_label(method)
         labels.setdefault(name, f"{base} ({suffix})")
     return labels
 

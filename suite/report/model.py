@@ -12,20 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite.catalog import label as plugin_label
 from suite.spec import sparsity_text
 from suite.sweeps import value_text
 from suite.tuning import Prepared
 
-#: Names as printed in the paper-style tables and figures; ``[report.labels]`` overrides.
-DEFAULT_LABELS = {
-    "dense": "Dense", "dpf": "DPF", "snip": "SNIP", "sm": "SM", "dsr": "DSR",
-    "oneshot": "One-shot P+FT", "incremental": "Incremental",
-    "resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet56": "ResNet-56",
-    "resnet50": "ResNet-50", "wrn28_2": "WRN-28-2", "wrn28_4": "WRN-28-4", "wrn28_8": "WRN-28-8",
-    "vgg16": "VGG-16", "mlp": "MLP", "small_cnn": "Small CNN",
-    "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet",
-    "fashion_mnist": "Fashion-MNIST",
-}
 METRIC_NAMES = {"top1": "top-1 test accuracy", "top5": "top-5 test accuracy",
                 "best_top1": "best top-1 test accuracy during training"}
 
@@ -203,7 +194,7 @@ class Table:
     # helpers for templates
     def label(self, name: Any) -> str:
         """The printed name of a method, model or dataset."""
-        return self.labels.get(str(name)) or DEFAULT_LABELS.get(str(name), str(name))
+        return self.labels.get(str(name)) or plugin_label(str(name))
 
     def key_text(self, key: dict[str, Any], column: str) -> str:
         value = key[column]
