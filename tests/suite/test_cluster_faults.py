@@ -29,6 +29,8 @@ from suite.grid import expand
 from suite.spec import parse_spec
 from suite.store import Store
 
+pytestmark = pytest.mark.processes
+
 LEASE = 6  # seconds: takeovers happen within a test's patience
 
 GRID = textwrap.dedent("""

@@ -19,6 +19,8 @@ from test_cluster_faults import GRID, LONG, starts, wait_for
 from suite.launch import parse_time
 from suite.store import Store
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

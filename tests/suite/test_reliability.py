@@ -16,6 +16,8 @@ import pytest
 
 from suite.store import Store
 
+pytestmark = pytest.mark.processes
+
 LONG_SPEC = textwrap.dedent("""
     [suite]
     name = "long"

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from suite.store import Store
+
+pytestmark = pytest.mark.processes
 
 WORKER = Path(__file__).with_name("claim_worker.py")
 
