@@ -25,35 +25,35 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from suite.report import per_run as report
+from suite import runs as per_run
 from suite.spec import Spec
 from suite.store import Store
 from suite.tuning import swept_frame
 
-KEY_COLUMNS = report.KEY_COLUMNS
-RUN_COLUMNS = report.RUN_COLUMNS
+KEY_COLUMNS = per_run.KEY_COLUMNS
+RUN_COLUMNS = per_run.RUN_COLUMNS
 LAYER_COLUMNS = KEY_COLUMNS + ["layer", "achieved_sparsity"]
 
 
 def runs(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per (cell, seed) that ``spec`` declares, stored or not."""
-    return report.frame(spec, store)
+    return per_run.frame(spec, store)
 
 
 def curves(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per epoch of every finished run of ``spec``."""
-    return report.details(spec, store)[0]
+    return per_run.details(spec, store)[0]
 
 
 def flips(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per mask update of every finished run of ``spec`` whose mask moves."""
-    return report.details(spec, store)[1]
+    return per_run.details(spec, store)[1]
 
 
 def layers(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per prunable layer of every finished run of ``spec``."""
-    rows = [{**report.run_key(spec, cell, seed), "layer": name, "achieved_sparsity": value}
-            for cell, seed, record in report.done_records(spec, store)
+    rows = [{**per_run.run_key(spec, cell, seed), "layer": name, "achieved_sparsity": value}
+            for cell, seed, record in per_run.done_records(spec, store)
             for name, value in (record["sparsity"].get("per_layer") or {}).items()]
     return swept_frame(spec, rows, LAYER_COLUMNS)
 

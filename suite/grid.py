@@ -18,12 +18,18 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from methods import METHODS
 from suite import sweeps
+from suite.axes import AXES
+from suite.data import DATASETS
+from suite.models import MODELS
 from suite.options import identity_fields
 from suite.recipes import TrainRecipe
-from suite.spec import AXES, Spec
+
+if TYPE_CHECKING:
+    from suite.spec import Spec
 
 ID_LENGTH = 12
 #: The precision of cells whose backend table does not set one; left out of their ids.
@@ -95,8 +101,6 @@ def expand(spec: Spec) -> list[Cell]:
     """All cells of ``spec``: the axes' product minus excludes plus includes, deduplicated,
     in the order the spec lists axis values (dataset, model, method, sparsity, then the
     sweep axes'); each grid point is multiplied by the sweep values that apply to it."""
-    from methods import METHODS
-
     cells: dict[str, Cell] = {}
     precision = spec_precision(spec)
     for p in _points(spec):
@@ -146,12 +150,8 @@ def spec_precision(spec: Spec) -> str:
 
 
 def _model_options(spec: Spec, name: str) -> Any:
-    from suite.models import MODELS
-
     return spec.model_options.get(name) or MODELS.get(name).Options()
 
 
 def _dataset_options(spec: Spec, name: str) -> Any:
-    from suite.data import DATASETS
-
     return spec.dataset_options.get(name) or DATASETS.get(name).Options()

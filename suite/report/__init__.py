@@ -1,6 +1,6 @@
 """From the store to tables and figures, in layers that import one way:
 
-- :mod:`suite.report.per_run`: the store as per-run tables (``frame``, ``details``),
+- :mod:`suite.runs`: the store as per-run tables (``frame``, ``details``),
   shared by reports and ``suite export``;
 - :mod:`suite.report.model`: the table model (``Table``, ``Summary``, ...), plain data;
 - :mod:`suite.report.layout`: ``summarize``, the per-run frame laid out as the spec's
@@ -38,7 +38,8 @@ from suite.report.model import (
     format_key,
     format_params,
 )
-from suite.report.per_run import (
+from suite.report.render import FORMATS, render, signed
+from suite.runs import (
     CURVE_COLUMNS,
     FLIP_COLUMNS,
     INTEGER_COLUMNS,
@@ -52,7 +53,6 @@ from suite.report.per_run import (
     run_key,
     run_precision,
 )
-from suite.report.render import FORMATS, render, signed
 from suite.spec import Spec, parse_spec
 from suite.speed import figure as speed_figure
 from suite.speed import table as speed_table

@@ -13,12 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from suite.report import per_run as report
+from suite import runs as per_run
 from suite.store import Store
 from suite.store import measurements as stored
 
 FORMS = ("dense", "masked", "pruned")
-SPEED_COLUMNS = report.KEY_COLUMNS + [
+SPEED_COLUMNS = per_run.KEY_COLUMNS + [
     "machine", "measured", "form", "weights", "structure", "achieved_sparsity", "batch",
     *(f"{form}_{q}_ms" for form in FORMS for q in ("median", "p10", "p90")),
     "speedup", "speedup_masked", "macs_dense", "macs_pruned", "macs_kept", "mac_bound",
@@ -30,7 +30,7 @@ def _by_run(spec: Any, store: Store | None):
     measured = stored.read(store)
     if not measured:
         return
-    for cell, seed, _ in report.done_records(spec, store):
+    for cell, seed, _ in per_run.done_records(spec, store):
         for rec in measured.get((cell.id, seed), []):
             yield cell, seed, rec
 
@@ -42,8 +42,8 @@ def speed(spec: Any, store: Store | None) -> pd.DataFrame:
     rows = []
     for cell, seed, rec in _by_run(spec, store):
         m, macs = rec.get("machine", {}), rec.get("macs", {})
-        base = {**report.run_key(spec, cell, seed), "machine": rec.get("machine_key", ""),
-                "measured": report._iso(rec.get("measured")), "form": rec.get("form"),
+        base = {**per_run.run_key(spec, cell, seed), "machine": rec.get("machine_key", ""),
+                "measured": per_run.iso_time(rec.get("measured")), "form": rec.get("form"),
                 "weights": rec.get("weights"), "structure": rec.get("structure"),
                 "achieved_sparsity": rec.get("sparsity"), "macs_dense": macs.get("dense"),
                 "macs_pruned": macs.get("pruned"),

@@ -4,6 +4,7 @@ dataset is printed and estimated from its own file, with no central table to edi
 from __future__ import annotations
 
 import pytest
+from small_specs import TWO_METHODS
 
 from methods import METHODS
 from methods.dense import Dense
@@ -13,7 +14,6 @@ from suite.estimate import data_shape
 from suite.models import MODELS
 from suite.report import frame, summarize
 from suite.spec import parse_spec
-from tests.small_specs import TWO_METHODS
 
 
 @pytest.mark.parametrize("registry", [METHODS, MODELS], ids=["methods", "models"])

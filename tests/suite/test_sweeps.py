@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from small_specs import TWO_METHODS
 
 from suite import filters
 from suite.cli import main
@@ -12,7 +13,6 @@ from suite.grid import expand
 from suite.runner import plan
 from suite.spec import parse_spec
 from suite.sweeps import normal_text, value_text
-from tests.small_specs import TWO_METHODS
 
 
 def swept(*lines: str, spec: str = TWO_METHODS) -> str:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
+from small_specs import TWO_METHODS
 
 from suite.cli import main
 from suite.spec import parse_spec
 from suite.sweeps import Selection
 from suite.tuning import choose, column_name, split_columns
-from tests.small_specs import TWO_METHODS
 
 SPEC = parse_spec(TWO_METHODS.replace("sparsity = [0.5]", 'sparsity = [0.5]\n"train.lr" = [0.05, 0.1, 0.2]'))
 

@@ -64,7 +64,7 @@ def done_records(spec: Spec, store: Store | None):
             yield cell, seed, check_format(run.result)
 
 
-def _iso(timestamp: float | None) -> str | None:
+def iso_time(timestamp: float | None) -> str | None:
     if not timestamp:
         return None
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
@@ -82,7 +82,7 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
                                "status": run.status if run else "pending",
                                "attempts": run.attempts if run else 0}
         if run is not None:
-            row.update(started=_iso(run.started), finished=_iso(run.finished), error=run.error)
+            row.update(started=iso_time(run.started), finished=iso_time(run.finished), error=run.error)
         if run is not None and run.status == "done" and run.result:
             record = check_format(run.result)
             m, s = record["metrics"], record["sparsity"]
