@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from progress_stops import InterruptAfter
 
 from backends import create_backend
 from backends import precision as numerics
@@ -106,16 +107,6 @@ def test_result_records_how_the_run_computed(tiny_spec_text, tmp_path, native):
     assert prov["cpu_name"] and prov["gpu_name"] is None
     assert r["cell"]["precision"] == "auto" and r["cell_id"] == cell.id
     assert "precision=bf16 (auto) compile=off" in (tmp_path / "r" / "log.txt").read_text()
-
-
-class InterruptAfter(NullProgress):
-    def __init__(self, steps: int) -> None:
-        self.steps_left = steps
-
-    def advance(self, steps: int, **postfix):
-        self.steps_left -= steps
-        if self.steps_left < 0:
-            raise KeyboardInterrupt
 
 
 def test_bf16_run_resumes_to_the_same_numbers(tiny_spec_text, tmp_path):

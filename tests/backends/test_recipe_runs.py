@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
+from progress_stops import InterruptAfter
 from small_specs import TWO_METHODS
-from test_torch_backend import InterruptAfter, fit
+from test_torch_backend import fit
 
 from backends.validation import check_resumed_split
 from suite.cli import main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from progress_stops import InterruptAfter
 
 from backends import create_backend
 from backends.base import NullProgress
@@ -31,18 +32,6 @@ def test_same_seed_same_result_other_seed_differs(cell, tmp_path):
     wa = torch.load(tmp_path / "a" / "model.pt")
     wb = torch.load(tmp_path / "b" / "model.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-
-
-class InterruptAfter(NullProgress):
-    """Raises KeyboardInterrupt once ``epochs`` epochs have been checkpointed."""
-
-    def __init__(self, steps: int) -> None:
-        self.steps_left = steps
-
-    def advance(self, steps: int, **postfix):
-        self.steps_left -= steps
-        if self.steps_left < 0:
-            raise KeyboardInterrupt
 
 
 def test_resume_after_interruption_equals_uninterrupted(cell, tmp_path):

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from click.testing import CliRunner
+from progress_stops import InterruptAfter
 from small_specs import ONE_METHOD
 from torchvision.models import resnet50 as tv_resnet50
 
@@ -161,25 +162,13 @@ def test_a_resumed_run_keeps_its_own_weights(trained, tmp_path):
     assert again.try_resume() and same(again.model, trained_state)
 
 
-class StopAfter(NullProgress):
-    """Raises KeyboardInterrupt after ``steps`` training steps (a Ctrl-C mid-run)."""
-
-    def __init__(self, steps: int) -> None:
-        self.steps_left = steps
-
-    def advance(self, steps: int, **postfix):
-        self.steps_left -= steps
-        if self.steps_left < 0:
-            raise KeyboardInterrupt
-
-
 def test_resume_is_exact_and_does_not_read_the_file_again(trained, tmp_path):
     start = tmp_path / "start.pt"
     shutil.copyfile(trained.model, start)
     cell = cell_of(spec_text(start, base=DENSE.replace("epochs = 1", "epochs = 2")))
     whole = Trainer(cell, 0, tmp_path / "whole", CPU).fit(NullProgress())
     with pytest.raises(KeyboardInterrupt):  # in epoch 2 (2 steps each), after epoch 1's checkpoint
-        Trainer(cell, 0, tmp_path / "cut", CPU).fit(StopAfter(3))
+        Trainer(cell, 0, tmp_path / "cut", CPU).fit(InterruptAfter(3))
     start.write_bytes(b"gone")  # a resumed run has its own weights
     resumed = Trainer(cell, 0, tmp_path / "cut", CPU).fit(NullProgress())
     assert resumed["metrics"] == whole["metrics"] and resumed["curve"] == whole["curve"]
