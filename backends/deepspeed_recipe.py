@@ -1,5 +1,7 @@
 """The recipe on DeepSpeed: each ``[train]`` field with the torch backend's meaning, or
-a clear refusal before anything is launched (one case, below).
+a clear refusal before anything is launched (one case, below). Methods that read the
+dense gradients (``reads_gradients``: RigL) are refused too: their hooks would see each
+rank's gradients before the ranks average them.
 
 - ``optimizer``: the recipe's torch optimizer (:func:`backends.optim.create_optimizer`)
   is handed to ``deepspeed.initialize`` as the client optimizer, so SGD and AdamW are
@@ -35,6 +37,11 @@ def check_recipe(cell: Any, zero_stage: int) -> None:
     that DeepSpeed with ``zero_stage`` cannot honour with the torch backend's meaning."""
     recipe = cell.train
     method = METHODS.get(cell.method)
+    if method.reads_gradients:
+        raise SpecError(f"method {cell.method!r} reads the dense gradients at its mask updates, and "
+                        "the DeepSpeed backend calls its hooks on each rank's gradients before they "
+                        "are averaged, so the ranks would grow different masks; run it on the torch "
+                        "backend")
     if zero_stage and recipe.grad_clip and method.mask_mode == "hard" and method.masks_gradients:
         raise SpecError(f"[train] grad_clip = {recipe.grad_clip} with method {cell.method!r} and "
                         f"[backend.deepspeed] zero_stage = {zero_stage}: ZeRO clips the gradients before "

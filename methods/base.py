@@ -92,6 +92,9 @@ class Method:
     #: weights (sparse momentum leaves them dense). Gradient clipping then measures the
     #: masked gradients, which backends that cannot mask them before the step must know.
     masks_gradients: ClassVar[bool] = True
+    #: Whether :meth:`on_gradients` reads the dense gradients (RigL grows by them): a
+    #: backend must hand it the gradient of the whole batch, averaged over its ranks.
+    reads_gradients: ClassVar[bool] = False
 
     def __init__(self, options: Any, ctx: MethodContext) -> None:
         self.options = options

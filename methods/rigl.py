@@ -85,6 +85,7 @@ class RigL(SET):
     label = "RigL"
     Options = RigLOptions
     regrown_keep_value = True
+    reads_gradients = True
 
     def __init__(self, options: Any, ctx: Any) -> None:
         super().__init__(options, ctx)

@@ -143,3 +143,9 @@ def test_adamw_stop_and_resume_under_zero_1_equals_the_uninterrupted_run(adamw_c
     resumed = backend.fit(adamw_cells["sm"], 0, tmp_path, NullProgress())
     assert resumed["metrics"] == whole["metrics"] and resumed["flips"] == whole["flips"]
     assert [c["val_top1"] for c in resumed["curve"]] == [c["val_top1"] for c in whole["curve"]]
+
+
+def test_methods_that_read_dense_gradients_are_refused_before_launching():
+    rigl = cells_of("lr = 0.05", methods=("rigl",))["rigl"]
+    with pytest.raises(SpecError, match="method 'rigl' reads the dense gradients"):
+        check_recipe(rigl, 0)
