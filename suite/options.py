@@ -20,6 +20,10 @@ from typing import Any, Literal, get_args, get_origin
 from suite.errors import SpecError
 from suite.registry import did_you_mean
 
+#: The largest 32-bit float: an option number beyond it overflows in the training
+#: tensors (``lr = 1e300`` would fail every run instead of the spec).
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 @dataclasses.dataclass(frozen=True)
 class NoOptions:
@@ -78,6 +82,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
                 raise SpecError(f"{where} = {value!r} must be a finite number")
+            if abs(float(value)) > FLOAT32_MAX:
+                raise SpecError(f"{where} = {value!r} is beyond the range of 32-bit floats "
+                                f"(±{FLOAT32_MAX:.4g}), in which training computes")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -214,3 +214,12 @@ def test_top5_on_a_100_class_dataset_is_accepted():
     text = (BASE.replace('dataset = ["digits"]', 'dataset = ["synthetic", "cifar100"]')
             + '[report]\nmetric = "top5"\n[dataset.synthetic]\nnum_classes = 20\n')
     assert parse_spec(text).report.metric == "top5"
+
+
+@pytest.mark.parametrize(("value", "why"), [("1e300", "is beyond the range of 32-bit floats"),
+                                            ("-1e39", "is beyond the range of 32-bit floats"),
+                                            ("inf", "must be a finite number"),
+                                            ("nan", "must be a finite number")])
+def test_numbers_training_cannot_hold_are_spec_errors(value, why):
+    msg = spec_error(BASE + f"[train]\nlr = {value}\n")
+    assert "train.lr = " in msg and why in msg
