@@ -2,13 +2,14 @@
 # Debian packages some tests use: pdflatex (the LaTeX report must compile), headless
 # Chromium with a font (the HTML report is rendered and looked at), the servers of the
 # cluster tests that .ci/services.sh starts (PostgreSQL; SLURM: slurmctld, slurmd,
-# munge), iproute2 for the test hosts and libfaketime for a host with a skewed clock.
+# munge), iproute2 for the test hosts, libfaketime for a host with a skewed clock and
+# the Fashion-MNIST IDX files (the dataset's test reads the real ones).
 # Without root or apt-get this only says so; those tests then skip and name what is
 # missing.
 set -euo pipefail
 PACKAGES=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
           chromium fonts-dejavu-core
-          postgresql slurmctld slurmd slurm-client munge iproute2 faketime)
+          postgresql slurmctld slurmd slurm-client munge iproute2 faketime dataset-fashion-mnist)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "system-deps: not root or no apt-get; install ${PACKAGES[*]} yourself for the LaTeX and HTML checks" >&2
     exit 0
