@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +45,17 @@ from suite.spec_report import (
     parse_references,
     parse_report_layout,
 )
-from suite.spec_values import Rule, axis_values, check_keys, parse_rules, plugin_name, table_of
+from suite.spec_values import (
+    Rule,
+    SpecWarning,
+    axis_values,
+    check_keys,
+    check_sparsity_texts,
+    parse_rules,
+    plugin_name,
+    table_of,
+    warn_empty_grid,
+)
 from suite.sweeps import OptionPath, Selection, Sweep, check_values, parse_selection, parse_sweeps
 
 TOP_LEVEL = ("suite", "grid", "train", "method", "model", "dataset", "backend", "report",
@@ -231,50 +240,12 @@ def _parse(text: str, path: str) -> Spec:
     for model in spec.axes["model"]:  # check every layered recipe now, not mid-run
         for ds in spec.axes["dataset"]:
             spec.recipe_for(model, ds)
-    _check_sparsity_texts(grid)
+    check_sparsity_texts(grid)
     check_metric(spec, regs)
-    _warn_empty_grid(spec, path)
+    warn_empty_grid(spec, path)
     if "reference" in doc:
         spec = replace(spec, references=parse_references(doc["reference"], spec, regs))
     return spec
-
-def _check_sparsity_texts(grid: Mapping[str, Any]) -> None:
-    """Two different sparsities that print alike (0.9 and 0.9000001, both '90%') would be
-    two cells that no table tells apart: refused, naming both."""
-    seen: dict[str, tuple[str, float]] = {}
-    entries = [(f"grid.sparsity[{i}]", v) for i, v in enumerate(grid["sparsity"])]
-    for i, rule in enumerate(grid.get("include") or []):
-        values = rule.get("sparsity", [])
-        values = values if isinstance(values, list) else [values]
-        entries += [(f"grid.include[{i}].sparsity", v) for v in values]
-    for where, value in entries:
-        value = float(value)
-        text = sparsity_text(value)
-        if text in seen and seen[text][1] != value:
-            raise SpecError(f"{where} = {value!r} and {seen[text][0]} = {seen[text][1]!r} are two "
-                            f"cells that tables both print as {text}; keep one of them, or make "
-                            "them differ in the first six digits")
-        seen.setdefault(text, (where, value))
-
-class SpecWarning(UserWarning):
-    """A valid spec that probably does not do what its author meant."""
-
-def _warn_empty_grid(spec: Spec, path: str) -> None:
-    """Warn when exclude rules remove every cell of the axes' product."""
-    if not spec.exclude:
-        return
-    import itertools
-
-    product = [dict(zip(AXES, combo, strict=True))
-               for combo in itertools.product(*(spec.axes[a] for a in AXES))]
-    if any(not any(rule.matches(p) for rule in spec.exclude) for p in product):
-        return
-    whole = [i for i, rule in enumerate(spec.exclude) if all(rule.matches(p) for p in product)]
-    who = (f"grid.exclude[{whole[0]}] removes" if whole else "the grid.exclude rules together remove")
-    rest = ("only the [[grid.include]] cells remain" if spec.include else
-            "the spec has no cell to run")
-    warnings.warn(SpecWarning(f"{path}: {who} every cell of the grid's product; {rest}"),
-                  stacklevel=2)
 
 def _check_validation_split(spec: Spec) -> None:
     """``[select]`` chooses on held-out training data: every recipe needs a ``val_fraction``."""

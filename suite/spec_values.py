@@ -1,14 +1,17 @@
-"""Typed values of a spec's tables: plugin names, sparsities, axis value lists and the
-``[[grid.exclude]]`` / ``[[grid.include]]`` rules. Each function checks one kind of value
+"""Typed values of a spec's tables: plugin names, sparsities, axis value lists, the
+``[[grid.exclude]]`` / ``[[grid.include]]`` rules and the checks of the grid as a whole
+(sparsities that print alike, exclude rules that leave nothing). Each function checks one kind of value
 and raises a SpecError naming the key, the value and what is allowed."""
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from suite.axes import AXES
+from suite.axes import AXES, sparsity_text
 from suite.errors import SpecError
 from suite.options import coerce
 from suite.registry import Registry, did_you_mean
@@ -113,3 +116,40 @@ def parse_rules(raw: Any, where: str, regs: dict[str, Registry],
                                            for j, v in enumerate(given))))
         rules.append(Rule(tuple(values)))
     return tuple(rules)
+
+
+def check_sparsity_texts(grid: Mapping[str, Any]) -> None:
+    """Two different sparsities that print alike (0.9 and 0.9000001, both '90%') would be
+    two cells that no table tells apart: refused, naming both."""
+    seen: dict[str, tuple[str, float]] = {}
+    entries = [(f"grid.sparsity[{i}]", v) for i, v in enumerate(grid["sparsity"])]
+    for i, rule in enumerate(grid.get("include") or []):
+        values = rule.get("sparsity", [])
+        values = values if isinstance(values, list) else [values]
+        entries += [(f"grid.include[{i}].sparsity", v) for v in values]
+    for where, value in entries:
+        value = float(value)
+        text = sparsity_text(value)
+        if text in seen and seen[text][1] != value:
+            raise SpecError(f"{where} = {value!r} and {seen[text][0]} = {seen[text][1]!r} are two "
+                            f"cells that tables both print as {text}; keep one of them, or make "
+                            "them differ in the first six digits")
+        seen.setdefault(text, (where, value))
+
+class SpecWarning(UserWarning):
+    """A valid spec that probably does not do what its author meant."""
+
+def warn_empty_grid(spec: Any, path: str) -> None:
+    """Warn when exclude rules remove every cell of the axes' product."""
+    if not spec.exclude:
+        return
+    product = [dict(zip(AXES, combo, strict=True))
+               for combo in itertools.product(*(spec.axes[a] for a in AXES))]
+    if any(not any(rule.matches(p) for rule in spec.exclude) for p in product):
+        return
+    whole = [i for i, rule in enumerate(spec.exclude) if all(rule.matches(p) for p in product)]
+    who = (f"grid.exclude[{whole[0]}] removes" if whole else "the grid.exclude rules together remove")
+    rest = ("only the [[grid.include]] cells remain" if spec.include else
+            "the spec has no cell to run")
+    warnings.warn(SpecWarning(f"{path}: {who} every cell of the grid's product; {rest}"),
+                  stacklevel=2)
