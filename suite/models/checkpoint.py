@@ -27,6 +27,7 @@ keep their initialization; each result's provenance lists what was skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -141,8 +142,10 @@ def _decode(data: bytes, path: str, where: str) -> tuple[Any, list[str]]:
                             "safetensors (pip install safetensors)") from None
         return load_safetensors(data), ["safetensors"]
     try:
-        # timm's training checkpoints keep their argparse arguments beside the weights.
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # timm's training checkpoints keep their argparse arguments beside the weights
+        # (torch before 2.5 has no safe_globals context: it then reads plain state dicts).
+        allowed = getattr(torch.serialization, "safe_globals", None)
+        with allowed([argparse.Namespace]) if allowed else contextlib.nullcontext():
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), []
     except Exception as exc:  # noqa: BLE001 - any failure means: not a file we can read
         lines = [s.strip() for s in str(exc).splitlines() if s.strip()] or [type(exc).__name__]
