@@ -59,29 +59,13 @@ class OptionPath:
         """The field name, as table headers and notes print it (``lr``, ``reprune_every``)."""
         return self.field
 
-    def applies(self, cell: Any) -> bool:
-        """Whether ``cell`` has this option (a method path applies to that method's cells)."""
-        return self.kind == "train" or getattr(cell, self.kind) == self.name
-
     def value(self, cell: Any) -> Any:
         """The cell's value of this option, or None where it does not apply."""
-        if not self.applies(cell):
-            return None
-        owner = cell.train if self.kind == "train" else getattr(cell, f"{self.kind}_options")
-        return getattr(owner, self.field)
+        return value_at(cell, self.text)
 
     def coerce(self, value: Any, where: str) -> Any:
         """``value`` as this option's type, or a SpecError naming ``where``."""
         return coerce(value, self.type, where)
-
-    def parse_text(self, text: str, where: str) -> Any:
-        """A value given on the command line (``--only train.lr=0.1``), read as a TOML
-        value when it is one (numbers, booleans, lists), else as a string."""
-        try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        return self.coerce(value, where)
 
 
 def value_text(value: Any) -> str:

@@ -166,7 +166,7 @@ def _isna(value: Any) -> bool:
 
 def restrict(prepared: Prepared, table: pd.DataFrame) -> pd.DataFrame:
     """A per-epoch or per-update table cut to the kept cells, with their column names."""
-    if prepared.runs is None or "cell_id" not in table.columns:
+    if "cell_id" not in table.columns:
         return table
     method_of = dict(zip(prepared.runs["cell_id"], prepared.runs["method"], strict=False))
     kept = table[table["cell_id"].isin(method_of)]
