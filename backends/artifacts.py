@@ -62,7 +62,8 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
                    "images_per_second": images / t.train_seconds if t.train_seconds else None},
         "provenance": {**provenance(t.device), **t.numerics.provenance(),
                        "data": t.data_provenance, "started": started, "finished": time.time(),
-                       **({"model_checkpoint": t.model_start} if t.model_start else {})},
+                       **({"model_checkpoint": t.model_start} if t.model_start else {}),
+                       **t.provenance_extra()},
     }
     if t.holdout is not None:
         record["validation"] = t.holdout.record()

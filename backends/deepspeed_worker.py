@@ -324,15 +324,15 @@ class DeepSpeedTrainer(Trainer):
         self.sync_masks("at the end")
         self.master.to_fp32(self.model)  # the stored and measured model is the fp32 master
         self.dtype = next(self.model.parameters()).dtype
-        record = super().finish(started)
-        record["provenance"]["backend"] = "deepspeed"
-        record["provenance"]["deepspeed_run"] = {
+        return super().finish(started)
+
+    def provenance_extra(self) -> dict[str, Any]:
+        return {"backend": "deepspeed", "deepspeed_run": {
             "world_size": self.world, "zero_stage": self.options.zero_stage,
             "precision": self.precision, "batchnorm": self.options.batchnorm,
             "batch_per_rank": self.rank_batch,
             "micro_batch": self.micro_batch, "gradient_accumulation": self.accumulation,
-            "comm_backend": dist.get_backend()}
-        return record
+            "comm_backend": dist.get_backend()}}
 
 
 def _write_json(path: Path, obj: Any) -> None:

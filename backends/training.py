@@ -311,3 +311,7 @@ class Trainer:
         final = {**self.evaluate(), **self.validate()}
         self.save_outputs()
         return result_record(self, final, started)
+
+    def provenance_extra(self) -> dict[str, Any]:
+        """Fields a backend adds to the record's ``provenance`` (after the common ones)."""
+        return {}
