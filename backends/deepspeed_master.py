@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from backends.optim import initial_state, weight_state_keys
+from suite.errors import SuiteError
 from suite.recipes import TrainRecipe
 
 MOMENTUM = "momentum_buffer"
@@ -81,8 +82,6 @@ class PartitionedMaster:
     """ZeRO stage 1/2: fp32 master slices and their momentum, linked by ``p._hp_mapping``."""
 
     def __init__(self, zero_optimizer: Any, module: nn.Module, recipe: TrainRecipe) -> None:
-        from suite.errors import SuiteError
-
         self.zero = zero_optimizer
         self.module = module
         self.params = list(module.parameters())
