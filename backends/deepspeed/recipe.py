@@ -8,7 +8,7 @@ rank's gradients before the ranks average them.
   the same classes with the same hyperparameters as on one device (DeepSpeed's own
   ``optimizer`` config section is not used). Under ZeRO stage 1 or 2 the masks reach
   the partitioned master weights and the optimizer's per-weight state, SGD's momentum
-  or AdamW's two moments (:mod:`backends.deepspeed_master`), and checkpoints hold the
+  or AdamW's two moments (:mod:`backends.deepspeed.master`), and checkpoints hold the
   torch optimizer's state format.
 - ``grad_clip``: DeepSpeed's ``gradient_clipping``, the same global-norm rule
   (``max_norm / (norm + 1e-6)`` when below 1) on the gradient of the global batch

@@ -1,23 +1,11 @@
-"""One rank of a DeepSpeed run: ``deepspeed ... --module backends.deepspeed_worker JOB``.
-
-Every rank loads the job written by :class:`backends.deepspeed_backend.DeepSpeedBackend`,
-joins the process group and trains with :class:`DeepSpeedTrainer`. Rank 0 writes the
-progress lines, the checkpoints, the run's log and ``result.json``; a rank that fails
-writes ``failed-rank<r>.json`` and exits non-zero, after which the launcher stops the
-others. A stop requested by the parent (the file ``stop``) is agreed on by all ranks at
-the same step, which then checkpoint and exit; rank 0 leaves the file ``interrupted``.
-"""
+"""The rank side of a DeepSpeed run: the shared training loop (:mod:`backends.training`)
+with the step executed by a ``deepspeed.initialize`` engine, the data cut into ranks'
+shares, metrics summed over ranks, masks checked across ranks, and rank 0 writing.
+DeepSpeed itself is imported where the engine is made (it is an optional dependency)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import pickle
-import sys
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +14,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from backends.artifacts import atomic_save
-from backends.base import NullProgress, RunFailed
-from backends.deepspeed_backend import (
-    INTERRUPTED,
-    JOB_FORMAT,
-    PROGRESS,
-    RESULT,
-    STOP,
-    DeepSpeedOptions,
-    check_batch,
-)
-from backends.deepspeed_batchnorm import convert_batchnorm
-from backends.deepspeed_data import rank_loaders, rank_val_loader
-from backends.deepspeed_master import DirectMaster, PartitionedMaster, mask_checksum
-from backends.deepspeed_recipe import check_recipe, recipe_config
+from backends.base import RunFailed
+from backends.deepspeed.batchnorm import convert_batchnorm
+from backends.deepspeed.data import rank_loaders, rank_val_loader
+from backends.deepspeed.master import DirectMaster, PartitionedMaster, mask_checksum
+from backends.deepspeed.options import DeepSpeedOptions, check_batch
+from backends.deepspeed.protocol import JobFolder
+from backends.deepspeed.recipe import check_recipe, recipe_config
 from backends.training import Trainer
 from backends.validation import eval_batch
 from suite import interrupt
@@ -53,40 +34,11 @@ CORRUPT_ENV = "SUITE_DEEPSPEED_CORRUPT_MASK_RANK"
 STOP_CHECK_EVERY = 16
 
 
-class FileProgress:
-    """Rank 0's Progress: JSON lines for the parent to replay, at most a few per second."""
-
-    def __init__(self, path: Path, interval: float = 0.25) -> None:
-        self.path, self.interval = path, interval
-        self.pending, self.postfix, self.last = 0, {}, 0.0
-
-    def _write(self, event: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(event) + "\n")
-
-    def _flush(self) -> None:
-        if self.pending or self.postfix:
-            self._write({"advance": self.pending, "postfix": self.postfix})
-        self.pending, self.postfix, self.last = 0, {}, time.monotonic()
-
-    def start(self, total_steps: int, description: str) -> None:
-        self._write({"start": total_steps, "description": description})
-
-    def advance(self, steps: int, **postfix: Any) -> None:
-        self.pending += steps
-        self.postfix.update({k: str(v) for k, v in postfix.items()})
-        if steps == 0 or time.monotonic() - self.last >= self.interval:
-            self._flush()
-
-    def close(self) -> None:
-        self._flush()
-
-
 class DeepSpeedTrainer(Trainer):
     """The shared training loop with the step executed by a DeepSpeed engine.
 
     Each global batch is the torch backend's (same order and augmentation) and each
-    rank trains on its share (:mod:`backends.deepspeed_data`); the loss is averaged over
+    rank trains on its share (:mod:`backends.deepspeed.data`); the loss is averaged over
     ranks, so the curve and the divergence checks agree everywhere. The method runs on
     every rank on the synchronized parameters; after each mask change a checksum of the
     masks is compared across ranks and a mismatch fails the run.
@@ -96,7 +48,7 @@ class DeepSpeedTrainer(Trainer):
                  options: DeepSpeedOptions, job_dir: Path) -> None:
         super().__init__(cell, seed, run_dir, device, channels_last=options.channels_last,
                          tf32=options.tf32)
-        self.options, self.job_dir = options, job_dir
+        self.options, self.job = options, JobFolder(job_dir)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         self._checked_masks: Any = None
@@ -159,7 +111,7 @@ class DeepSpeedTrainer(Trainer):
             "zero_allow_untested_optimizer": True,  # the recipe's torch optimizer (SGD, AdamW)
             "bf16": {"enabled": self.precision == "bf16"},
             "fp16": {"enabled": self.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
-            **recipe_config(self.cell.train),  # gradient clipping: backends.deepspeed_recipe
+            **recipe_config(self.cell.train),  # gradient clipping: backends.deepspeed.recipe
             "steps_per_print": 2**31 - 1,
             "wall_clock_breakdown": False,
         }
@@ -241,7 +193,7 @@ class DeepSpeedTrainer(Trainer):
 
     def agree_on_stop(self) -> None:
         """Stop on every rank at this step when the parent asked rank 0 to."""
-        flag = torch.tensor([float(self.is_main and (self.job_dir / STOP).exists())], device=self.device)
+        flag = torch.tensor([float(self.is_main and self.job.stop_requested())], device=self.device)
         dist.all_reduce(flag)
         if float(flag) > 0:
             interrupt.request()
@@ -333,66 +285,3 @@ class DeepSpeedTrainer(Trainer):
             "batch_per_rank": self.rank_batch,
             "micro_batch": self.micro_batch, "gradient_accumulation": self.accumulation,
             "comm_backend": dist.get_backend()}}
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("job", type=Path)
-    parser.add_argument("--local_rank", type=int, default=None)
-    args = parser.parse_args(argv)
-    with open(args.job, "rb") as fh:
-        job = pickle.load(fh)
-    if job.get("format") != JOB_FORMAT:
-        raise SystemExit(f"{args.job}: job format {job.get('format')!r}, expected {JOB_FORMAT}")
-    options: DeepSpeedOptions = job["options"]
-    job_dir = args.job.parent
-
-    import deepspeed
-
-    for name in ("DeepSpeed", "deepspeed"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    local_rank = int(os.environ.get("LOCAL_RANK", args.local_rank or 0))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-        local_ranks = int(os.environ.get("LOCAL_SIZE", "1"))
-        torch.set_num_threads(options.threads or max(1, len(os.sched_getaffinity(0)) // local_ranks))
-    deepspeed.init_distributed(dist_init_required=True)
-    rank, world = dist.get_rank(), dist.get_world_size()
-
-    def fail(error: str, partial: dict[str, Any] | None) -> int:
-        _write_json(job_dir / f"failed-rank{rank}.json",
-                    {"error": error, "partial": partial, "rank": rank, "world": world})
-        return 1
-
-    trainer = DeepSpeedTrainer(job["cell"], job["seed"], Path(job["run_dir"]), device, options, job_dir)
-    progress = FileProgress(job_dir / PROGRESS) if rank == 0 else NullProgress()
-    try:
-        record = trainer.fit(progress)
-    except interrupt.Interrupted:
-        if rank == 0:
-            (job_dir / INTERRUPTED).write_text("stopped after a checkpoint\n")
-        return 0
-    except RunFailed as exc:
-        print(f"rank {rank}: run failed: {exc}", file=sys.stderr, flush=True)
-        return fail(str(exc), exc.partial)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which records the failure
-        traceback.print_exc()
-        return fail(f"{type(exc).__name__}: {exc}", None)
-    if rank == 0:
-        _write_json(job_dir / RESULT, record)
-    dist.barrier()
-    dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
