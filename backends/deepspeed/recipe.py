@@ -42,7 +42,7 @@ def check_recipe(cell: Any, zero_stage: int) -> None:
                         "the DeepSpeed backend calls its hooks on each rank's gradients before they "
                         "are averaged, so the ranks would grow different masks; run it on the torch "
                         "backend")
-    if zero_stage and recipe.grad_clip and method.mask_mode == "hard" and method.masks_gradients:
+    if zero_stage and recipe.grad_clip and method.zeroes_pruned_gradients():
         raise SpecError(f"[train] grad_clip = {recipe.grad_clip} with method {cell.method!r} and "
                         f"[backend.deepspeed] zero_stage = {zero_stage}: ZeRO clips the gradients before "
                         "the pruned weights' gradients can be zeroed, so the norm would differ from the "

@@ -139,7 +139,7 @@ class DeepSpeedTrainer(Trainer):
             raise RunFailed(f"the masks differ between ranks {where} ({detail}); a method must decide "
                             "masks from synchronized values and (seed, step) randomness only",
                             self._partial())
-        if self.method.mask_mode == "hard" and isinstance(self.master, PartitionedMaster):
+        if self.method.mask_mode.zeroes_weights and isinstance(self.master, PartitionedMaster):
             self.master.mask_master(masks, self.method._params, self.gradient_masks(masks))
 
     @torch.no_grad()

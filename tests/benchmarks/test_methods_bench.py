@@ -91,7 +91,7 @@ START = (TOTAL_STEPS // 2) // STEPS_PER_ROUND * STEPS_PER_ROUND
 def test_train_step(benchmark, name):
     run = StepRunner(name)
     benchmark.extra_info.update(method=name, steps_per_round=STEPS_PER_ROUND,
-                                mask_mode=type(run.method).mask_mode)
+                                mask_mode=type(run.method).mask_mode.name)
     benchmark.pedantic(run, rounds=3, iterations=STEPS_PER_ROUND, warmup_rounds=0)
 
 
