@@ -1,6 +1,7 @@
 """The method plugin protocol and the mask mechanics every method shares.
 
-A backend drives a :class:`Method` through a fixed cycle per optimizer step::
+A backend drives a :class:`Method` through a fixed cycle per optimizer step (one step's
+part is ``backends.cycle.method_step``, which every trainer and the method tests call)::
 
     method.setup(model, first_batch, loss_fn)          # once, before training
     method.before_forward(model)

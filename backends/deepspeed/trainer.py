@@ -6,15 +6,16 @@ DeepSpeed itself is imported where the engine is made (it is an optional depende
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from backends.artifacts import atomic_save
 from backends.base import RunFailed
+from backends.cycle import method_step
 from backends.deepspeed.batchnorm import convert_batchnorm
 from backends.deepspeed.data import rank_loaders, rank_val_loader
 from backends.deepspeed.master import DirectMaster, PartitionedMaster, mask_checksum
@@ -22,9 +23,8 @@ from backends.deepspeed.options import DeepSpeedOptions, check_batch
 from backends.deepspeed.protocol import JobFolder
 from backends.deepspeed.recipe import check_recipe, recipe_config
 from backends.training import Trainer
-from backends.validation import eval_batch
+from backends.validation import Loaders, eval_batch
 from suite import interrupt
-from suite.data import create_dataset
 from suite.recipes import lr_at
 
 #: Test hook: the rank named here flips one mask entry at its first mask check, so the
@@ -56,37 +56,39 @@ class DeepSpeedTrainer(Trainer):
 
     # ----- construction --------------------------------------------------------------
     def build(self) -> None:
+        check_recipe(self.cell, self.options.zero_stage)
+        o = self.options
+        self.rank_batch, self.accumulation = check_batch(self.cell.train.batch_size, self.world,
+                                                         o.micro_batch_size)
+        self.micro_batch = self.rank_batch // self.accumulation
+        super().build()
+        self.model = convert_batchnorm(self.model, o.batchnorm, self.device, self.precision != "fp32")
+
+    def build_data(self, dataset: Any, loaders: Loaders) -> Loaders:
+        """This rank's share of every global batch (:mod:`backends.deepspeed.data`)."""
+        kw = {"test_batch": eval_batch(self.cell.train), "seed": self.seed, "device": self.device,
+              "channels_last": self.channels_last, "rank": self.rank, "world": self.world}
+        train, test = rank_loaders(dataset, loaders.train, loaders.test, rank_batch=self.rank_batch,
+                                   holdout=loaders.holdout, **kw)
+        return Loaders(train, test, rank_val_loader(dataset, loaders.val, loaders.holdout, **kw),
+                       loaders.holdout)
+
+    def wrap(self, model: torch.nn.Module, optimizer: Any) -> tuple[torch.nn.Module, Any]:
+        """The engine, made after the method's setup (SNIP backpropagates the global first
+        batch, identical on every rank, on the bare module) so that DeepSpeed's gradient
+        hooks see none of it; the method and the loop then see the module and the master's
+        view of the optimizer (:mod:`backends.deepspeed.master`)."""
         import deepspeed
 
-        check_recipe(self.cell, self.options.zero_stage)
-        super().build()
-        recipe, o = self.cell.train, self.options
-        self.rank_batch, self.accumulation = check_batch(recipe.batch_size, self.world, o.micro_batch_size)
-        self.micro_batch = self.rank_batch // self.accumulation
-        self.model = convert_batchnorm(self.model, o.batchnorm, self.device, self.precision != "fp32")
-        if not self.checkpoint_path.exists():
-            # The method's setup (SNIP backpropagates a batch) runs on the bare module and
-            # the global first batch, identical on every rank, before DeepSpeed attaches
-            # its gradient hooks; a resumed run loads its masks instead.
-            first = next(iter(self.train_loader.epoch(0)))
-            self.method.setup(self.model, first, self.loss_fn)
-            self.model.zero_grad(set_to_none=True)
-        engine, optimizer, _, _ = deepspeed.initialize(
-            model=self.model, optimizer=self.optimizer, config=self.ds_config(), dist_init_required=False)
-        self.engine = engine
-        if o.zero_stage == 0:
-            self.master: DirectMaster | PartitionedMaster = DirectMaster(optimizer)
+        model.zero_grad(set_to_none=True)
+        self.engine, zero, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=self.ds_config(), dist_init_required=False)
+        if self.options.zero_stage == 0:
+            self.master: DirectMaster | PartitionedMaster = DirectMaster(zero)
         else:
-            self.master = PartitionedMaster(optimizer, self.model, recipe)
-        self.optimizer = self.master.view  # what the method and the loop see
-        self.dtype = next(self.model.parameters()).dtype
-        dataset, kw = create_dataset(self.cell.dataset, self.cell.dataset_options), {
-            "test_batch": eval_batch(recipe), "seed": self.seed, "device": self.device,
-            "channels_last": self.channels_last, "rank": self.rank, "world": self.world}
-        self.train_loader, self.test_loader = rank_loaders(
-            dataset, self.train_loader, self.test_loader, rank_batch=self.rank_batch,
-            holdout=self.holdout, **kw)
-        self.val_loader = rank_val_loader(dataset, self.val_loader, self.holdout, **kw)
+            self.master = PartitionedMaster(zero, model, self.cell.train)
+        self.dtype = next(model.parameters()).dtype
+        return model, self.master.view
 
     def resolve_precision(self) -> str:
         """The shared resolution, agreed on by all ranks: ``auto`` is bf16 only when it is
@@ -97,9 +99,6 @@ class DeepSpeedTrainer(Trainer):
         flag = torch.tensor([1.0 if mine == "bf16" else 0.0], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return "bf16" if float(flag) > 0 else "fp32"
-
-    def setup_method(self) -> None:
-        """Done in :meth:`build`, before the engine existed."""
 
     def ds_config(self) -> dict[str, Any]:
         o = self.options
@@ -139,52 +138,35 @@ class DeepSpeedTrainer(Trainer):
             raise RunFailed(f"the masks differ between ranks {where} ({detail}); a method must decide "
                             "masks from synchronized values and (seed, step) randomness only",
                             self._partial())
-        if self.method.mask_mode.zeroes_weights and isinstance(self.master, PartitionedMaster):
-            self.master.mask_master(masks, self.method._params, self.gradient_masks(masks))
-
-    @torch.no_grad()
-    def gradient_masks(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Where the method zeroes gradients before a step: its ``before_optimizer_step``
-        applied to gradients of ones (between steps, when no real gradient is held)."""
-        params = self.method._params
-        held = {n: params[n].grad for n in masks}
-        for n in masks:
-            params[n].grad = torch.ones_like(params[n])
-        try:
-            self.method.before_optimizer_step(self.model, self.optimizer)
-            out = {n: params[n].grad != 0 for n in masks}
-            if any(not torch.equal(params[n].grad[out[n]], torch.ones_like(params[n].grad[out[n]]))
-                   for n in masks):
-                raise RunFailed(f"method {self.cell.method!r} rescales gradients in "
-                                "before_optimizer_step; with ZeRO stage 1/2 only masking them is "
-                                "supported: use [backend.deepspeed] zero_stage = 0")
-        finally:
-            for n, g in held.items():
-                params[n].grad = g
-        return out
+        if self.method.mask_mode.zeroes_weights:
+            self.master.mask_master(masks, self.method.params, self.method.zeroes_pruned_gradients())
 
     # ----- the loop ------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
         """One global step: forward/backward of this rank's share in micro-batches, each
         followed by ``engine.step()`` as DeepSpeed wants (it updates only at the last,
-        the accumulation boundary, with gradients averaged over ranks); then the method's
-        hooks. Returns the loss averaged over ranks and micro-batches."""
+        the accumulation boundary, with gradients averaged over ranks), through the
+        method's hooks. Returns the loss averaged over ranks and micro-batches."""
         self.sync_masks(f"before step {step + 1}")
         lr = lr_at(self.cell.train, step, self.total_steps)
         for group in self.engine.optimizer.param_groups:
             group["lr"] = lr
-        total = torch.zeros((), device=self.device)
-        for xm, ym in zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True):
-            self.method.before_forward(self.model)
-            loss = self.loss_fn(self.engine(xm.to(self.dtype)).float(), ym)
-            self.engine.backward(loss)
-            self.method.before_optimizer_step(self.model, self.optimizer)
+
+        def micro_pass(xm: torch.Tensor, ym: torch.Tensor) -> Callable[[], torch.Tensor]:
+            def run() -> torch.Tensor:
+                loss = self.loss_fn(self.engine(xm.to(self.dtype)).float(), ym)
+                self.engine.backward(loss)
+                return loss
+            return run
+
+        def update(last: bool) -> None:
             self.engine.step()
-            total += loss.detach()
-        if isinstance(self.master, PartitionedMaster):
-            self.master.stepped = True
-        self.master.after_step()
-        self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
+            if last:
+                self.master.step_done()
+
+        passes = [micro_pass(xm, ym) for xm, ym in
+                  zip(x.split(self.micro_batch), y.split(self.micro_batch), strict=True)]
+        total = method_step(self.method, self.model, self.optimizer, step, passes, update).clone()
         self.sync_masks(f"after step {step + 1}")
         dist.all_reduce(total)
         if (step + 1) % STOP_CHECK_EVERY == 0 or (step + 1) % self.steps_per_epoch == 0:
@@ -200,29 +182,16 @@ class DeepSpeedTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate(self, loader: Any = None) -> dict[str, float]:
-        """Each rank scores its slice of the test set (or of ``loader``'s); the sums are
-        added over ranks."""
+        """Each rank scores its slice of the test set (or of ``loader``'s), with the masks
+        checked across ranks first; the sums are added over ranks (:meth:`reduce_metrics`)."""
         self.sync_masks("before evaluation")
         if self.options.batchnorm == "local":
             self.average_buffers()
-        self.model.eval()
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss, top-1, top-5, seen
-        with self.method.masked(self.model):
-            for x, y in (self.test_loader if loader is None else loader).epoch(0):
-                if not len(y):
-                    continue
-                logits = self.model(x.to(self.dtype)).float()
-                top = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]
-                sums += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
-                                     top[:, :1].any(dim=1).sum().double(),
-                                     top.any(dim=1).sum().double(),
-                                     torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)])
+        return super().evaluate(loader)
+
+    def reduce_metrics(self, sums: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(sums)
-        loss, correct1, correct5, seen = sums.tolist()
-        out = {"top1": 100.0 * correct1 / seen, "test_loss": loss / seen}
-        if self.info.num_classes > 10:
-            out["top5"] = 100.0 * correct5 / seen
-        return out
+        return sums
 
     @torch.no_grad()
     def average_buffers(self) -> None:
