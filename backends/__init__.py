@@ -19,5 +19,5 @@ def create_backend(name: str, options: Any = None) -> Backend:
     return cls(options if options is not None else cls.Options())
 
 
-from backends import deepspeed_backend  # noqa: E402,F401,I001  (registers "deepspeed")
+from backends import deepspeed  # noqa: E402,F401,I001  (registers "deepspeed")
 from backends import torch_backend  # noqa: E402,F401  (registers "torch")

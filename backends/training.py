@@ -2,7 +2,11 @@
 checkpoint every epoch, resume, and assemble the result record.
 
 A backend subclasses :class:`Trainer` to change how a step is executed (DeepSpeed wraps
-the model in an engine); the method cycle and the bookkeeping stay here.
+the model in an engine); the method cycle (:func:`backends.cycle.method_step`) and the
+bookkeeping stay here. The seams a distributed trainer overrides: :meth:`Trainer.build_data`
+(its share of the data), :meth:`Trainer.wrap` (the model and optimizer it executes, made
+after the method's setup), :meth:`Trainer.train_step`, :meth:`Trainer.reduce_metrics`
+(evaluation sums over its processes) and :meth:`Trainer.provenance_extra`.
 
 Numerics (:mod:`backends.precision`): the cell's ``precision`` is resolved on the
 device when the run starts and kept in the checkpoint, so a resumed run keeps the
@@ -13,7 +17,6 @@ everything else (weights, gradients, optimizer state, masks, evaluation) in fp32
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -22,11 +25,20 @@ import torch
 from torch import nn
 
 from backends import precision as numerics
-from backends.artifacts import CHECKPOINT, atomic_save, checkpoint_precision, result_record
-from backends.base import Progress, RunFailed
+from backends.artifacts import checkpoint_precision, result_record
+from backends.base import Progress
+from backends.checkpoints import Checkpoints
+from backends.cycle import method_step
+from backends.divergence import LOSS_CHECK_EVERY, check_finite, check_loss
 from backends.events import EventLog
 from backends.optim import clip_gradients, create_optimizer, training_loss
-from backends.validation import build_loaders, check_resumed_split, score, val_metrics
+from backends.validation import (
+    Loaders,
+    build_loaders,
+    metrics_of,
+    score_sums,
+    val_metrics,
+)
 from methods import Method, MethodContext, create_method
 from suite import interrupt
 from suite.data import create_dataset
@@ -35,14 +47,8 @@ from suite.models.checkpoint import start_model
 from suite.models.macs import layer_macs
 from suite.recipes import lr_at
 
-#: A run fails when its mean training loss exceeds this many times ln(classes), the loss
-#: of a uniform guess: far past anything a run that is still learning reaches.
-DIVERGENCE_FACTOR = 3.0
-#: Steps between loss checks (each check waits for the device).
-LOSS_CHECK_EVERY = 16
 
-
-class Trainer:
+class Trainer(Checkpoints):
     """One run of one cell and seed on one device.
 
     ``compile`` runs the training forward through ``torch.compile`` (falling back to the
@@ -82,8 +88,10 @@ class Trainer:
         dataset = create_dataset(cell.dataset, cell.dataset_options)
         self.info = dataset.info()
         loaders = build_loaders(dataset, recipe, self.seed, self.device, self.channels_last)
-        self.train_loader, self.test_loader, self.val_loader = loaders.train, loaders.test, loaders.val
         self.holdout, self.data_provenance = loaders.holdout, dataset.provenance()
+        self.setup_loader = loaders.train  # the method's setup sees the run's first (global) batch
+        mine = self.build_data(dataset, loaders)
+        self.train_loader, self.test_loader, self.val_loader = mine.train, mine.test, mine.val
         torch.manual_seed(self.seed)
         model = create_model(cell.model, self.info, cell.model_options)
         self.model_start = start_model(model, cell.model, cell.model_options, self.run_dir,
@@ -106,60 +114,37 @@ class Trainer:
         self.epoch_loss = torch.zeros((), device=self.device)  # their summed loss
         self.curve: list[dict[str, Any]] = []
         self.train_seconds = 0.0
+        self.dtype: torch.dtype | None = None  # what evaluation casts inputs to (None: as they come)
+
+    def build_data(self, dataset: Any, loaders: Loaders) -> Loaders:
+        """The loaders this process trains and evaluates on, given the run's (``loaders``,
+        over the global batch): those themselves; a process of many takes its share."""
+        return loaders
+
+    def wrap(self, model: nn.Module, optimizer: Any) -> tuple[nn.Module, Any]:
+        """The model and optimizer the loop and the method see, made once the method is set
+        up (and before a checkpoint is loaded): these themselves on one device."""
+        return model, optimizer
+
+    def start(self) -> bool:
+        """Build the run; set up the method (a new run); wrap the model and optimizer; load
+        the checkpoint (a resumed run). True when resumed."""
+        self.build()
+        resuming = self.checkpoint_path.exists()
+        if not resuming:
+            self.setup_method()
+        self.model, self.optimizer = self.wrap(self.model, self.optimizer)
+        return self.try_resume() if resuming else False
 
     def loss_fn(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss (the recipe's label smoothing; evaluation uses plain CE)."""
         return training_loss(logits, y, self.cell.train)
-
-    # ----- checkpoints ---------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / CHECKPOINT
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything a resume needs, at a step boundary: model, optimizer, method state
-        (masks, flips, its own state), RNG states, the position in the epoch's data order
-        (which itself is a function of (seed, epoch)) and the epoch's running loss."""
-        return {
-            "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
-            "curve": self.curve, "train_seconds": self.train_seconds, "precision": self.precision,
-            "holdout": self.holdout.record() if self.holdout is not None else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }
-
-    def save_checkpoint(self) -> None:
-        atomic_save(self.checkpoint_state(), self.checkpoint_path)
-
-    def try_resume(self) -> bool:
-        """Load the last checkpoint if there is one; True when resumed."""
-        if not self.checkpoint_path.exists():
-            return False
-        self.load_checkpoint_state(torch.load(self.checkpoint_path, map_location=self.device,
-                                              weights_only=False))
-        return True
-
-    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`checkpoint_state` returned."""
-        check_resumed_split(state.get("holdout"), self.holdout)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.method.load_state_dict(state["method"])
-        self.epoch, self.curve = state["epoch"], state["curve"]
-        self.batch, self.epoch_loss = state["batch"], state["epoch_loss"].to(self.device)
-        self.train_seconds = state["train_seconds"]
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     # ----- the loop ------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
         """One optimizer step through the method cycle; returns the loss (detached)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.cell.train, step, self.total_steps)
-        self.method.before_forward(self.model)
 
         def forward_backward(module: nn.Module) -> torch.Tensor:
             with numerics.autocast(self.device, self.precision):
@@ -168,27 +153,17 @@ class Trainer:
             loss.backward()
             return loss
 
-        loss = self.numerics.compiler.run(forward_backward)
-        self.method.before_optimizer_step(self.model, self.optimizer)
-        clip_gradients(self.model.parameters(), self.cell.train)  # where and why: backends.optim
-        self.optimizer.step()
-        try:
-            self.method.after_optimizer_step(step + 1, self.model, self.optimizer)
-        except Exception:
-            self.check_finite(loss.detach(), step + 1)  # a NaN loss explains a failing mask update
-            raise
-        return loss.detach()
+        def update(last: bool) -> None:
+            clip_gradients(self.model.parameters(), self.cell.train)  # where and why: backends.optim
+            self.optimizer.step()
+
+        return method_step(self.method, self.model, self.optimizer, step,
+                           [lambda: self.numerics.compiler.run(forward_backward)], update,
+                           failed=lambda loss: self.check_finite(loss, step + 1))
 
     def check_finite(self, loss: torch.Tensor, step: int) -> None:
-        """End the run as failed, naming the loss, when the loss so far or the weights are
-        no longer finite at ``step`` (a mask update then fails only as a consequence)."""
-        value = float(loss + self.epoch_loss)
-        if not math.isfinite(value):
-            raise RunFailed(f"training loss became {value} in epoch {self.epoch + 1} (step {step})",
-                            self._partial())
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise RunFailed(f"training diverged in epoch {self.epoch + 1}: the weights became "
-                            f"non-finite at step {step} (loss {float(loss):.3g})", self._partial())
+        """Fail when the loss so far or the weights are no longer finite at ``step``."""
+        check_finite(loss, self.epoch_loss, self.model.parameters(), self.epoch, step, self._partial())
 
     def train_epoch(self, progress: Progress) -> float:
         """Train the rest of epoch ``self.epoch`` (from batch ``self.batch``); return its
@@ -212,17 +187,8 @@ class Trainer:
         return mean
 
     def check_loss(self, mean_loss: torch.Tensor | float) -> None:
-        """End the run as failed on a NaN/infinite loss or a diverging one: a mean training
-        loss above ``DIVERGENCE_FACTOR`` times that of a uniform guess, ln(classes)."""
-        value = float(mean_loss)
-        limit = DIVERGENCE_FACTOR * math.log(self.info.num_classes)
-        if not math.isfinite(value):
-            raise RunFailed(f"training loss became {value} in epoch {self.epoch + 1}",
-                            self._partial())
-        if value > limit:
-            raise RunFailed(f"training diverged in epoch {self.epoch + 1}: mean loss {value:.3g} > "
-                            f"{DIVERGENCE_FACTOR:g} x ln({self.info.num_classes}) = {limit:.3g}",
-                            self._partial())
+        """Fail on a mean training loss that is not finite or diverges."""
+        check_loss(mean_loss, self.info.num_classes, self.epoch, self._partial())
 
     def validate(self) -> dict[str, float]:
         """``val_top1`` and ``val_loss`` on the validation set; {} without one."""
@@ -234,8 +200,13 @@ class Trainer:
         ``loader`` (default: the test set)."""
         self.model.eval()
         with self.method.masked(self.model):
-            return score(self.model, self.test_loader if loader is None else loader,
-                         self.info.num_classes)
+            sums = score_sums(self.model, self.test_loader if loader is None else loader, self.dtype)
+        return metrics_of(self.reduce_metrics(sums), self.info.num_classes)
+
+    def reduce_metrics(self, sums: torch.Tensor) -> torch.Tensor:
+        """The evaluation sums of the whole (:func:`backends.validation.score_sums`), given
+        this process's: these themselves on one device."""
+        return sums
 
     def current_sparsity(self) -> float:
         masks = self.method.masks
@@ -260,16 +231,14 @@ class Trainer:
         self.events.epoch(entry, end, [f for f in self.method.flips if start < f["step"] <= end])
 
     def setup_method(self) -> None:
-        """Let the method install its initial masks (SNIP scores the first batch)."""
-        first = next(iter(self.train_loader.epoch(0)))
+        """Let the method install its initial masks (SNIP scores the first batch, the
+        run's whole first batch on every process)."""
+        first = next(iter(self.setup_loader.epoch(0)))
         self.method.setup(self.model, first, self.loss_fn)
 
     def fit(self, progress: Progress) -> dict[str, Any]:
         started = time.time()
-        self.build()
-        resumed = self.try_resume()
-        if not resumed:
-            self.setup_method()
+        resumed = self.start()
         self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
                  f"cell={self.cell.id} seed={self.seed} device={self.device} {self.numerics.text()}")
         epochs = self.cell.train.epochs

@@ -81,25 +81,42 @@ def check_resumed_split(saved: dict[str, Any] | None, split: Holdout | None) -> 
                          "delete the run's checkpoint to start it again")
 
 
-def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
+def _topk_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     top = logits.topk(min(k, logits.shape[1]), dim=1).indices
-    return int((top == y[:, None]).any(dim=1).sum())
+    return (top == y[:, None]).any(dim=1).sum()
 
 
 @torch.no_grad()
-def score(model: torch.nn.Module, loader: Any, num_classes: int) -> dict[str, float]:
-    """``top1`` (and ``top5`` above 10 classes) in percent and ``test_loss``, the mean
-    plain cross-entropy, of ``model`` (as it is: in eval mode, masked) on one pass of
-    ``loader``."""
-    correct1 = correct5 = seen = 0
-    loss = 0.0
+def score_sums(model: torch.nn.Module, loader: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The summed plain cross-entropy, top-1 and top-5 hits and the count of images of
+    ``model`` (as it is: in eval mode, masked) on one pass of ``loader``, as float64 on
+    the model's device (sums of several processes' shares add up to the whole's);
+    ``dtype``: what the inputs are cast to (the parameters' dtype), None: as they come."""
+    sums: torch.Tensor | None = None
     for x, y in loader.epoch(0):
-        logits = model(x)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct1 += _topk_correct(logits, y, 1)
-        correct5 += _topk_correct(logits, y, 5)
-        seen += len(y)
+        if not len(y):
+            continue  # a rank's share of the last batch may be empty
+        logits = model(x if dtype is None else x.to(dtype)).float()
+        batch = torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
+                             _topk_correct(logits, y, 1).double(), _topk_correct(logits, y, 5).double(),
+                             torch.tensor(float(len(y)), dtype=torch.float64, device=logits.device)])
+        sums = batch if sums is None else sums + batch
+    if sums is None:
+        device = next(model.parameters()).device
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
+    return sums
+
+
+def metrics_of(sums: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """``top1`` (and ``top5`` above 10 classes) in percent and ``test_loss``, the mean
+    plain cross-entropy, from the sums of :func:`score_sums`."""
+    loss, correct1, correct5, seen = sums.tolist()
     out = {"top1": 100.0 * correct1 / seen, "test_loss": loss / seen}
     if num_classes > 10:
         out["top5"] = 100.0 * correct5 / seen
     return out
+
+
+def score(model: torch.nn.Module, loader: Any, num_classes: int) -> dict[str, float]:
+    """The metrics of ``model`` on ``loader`` in one process (see :func:`metrics_of`)."""
+    return metrics_of(score_sums(model, loader), num_classes)

@@ -1,6 +1,7 @@
 """The method plugin protocol and the mask mechanics every method shares.
 
-A backend drives a :class:`Method` through a fixed cycle per optimizer step::
+A backend drives a :class:`Method` through a fixed cycle per optimizer step (one step's
+part is ``backends.cycle.method_step``, which every trainer and the method tests call)::
 
     method.setup(model, first_batch, loss_fn)          # once, before training
     method.before_forward(model)
@@ -16,16 +17,12 @@ Plugins override only what decides masks: ``setup`` (initial masks), ``on_step``
 ``on_epoch_end`` (when and how masks change), ``prunable`` (which weights), and install
 new masks with :meth:`Method.set_masks`. ``on_gradients`` sees each step's gradients
 before hard masks zero those of pruned weights (RigL grows where they are largest).
-How masks act is the ``mask_mode``:
-
-- ``"none"``: no masks (dense).
-- ``"hard"``: pruned weights are zero and get no update (gradients are masked, weights
-  re-masked after the step, the optimizer's per-weight state cleared where a mask turns
-  off unless the method says ``zero_pruned_momentum = False``: SGD's momentum, AdamW's
-  two moments, so that a weight regrown later starts afresh, from zero).
-- ``"feedback"`` (DPF): dense weights are kept; forward and backward see ``w * m``; the
-  gradient goes straight through to the dense ``w``, so pruned coordinates keep moving
-  and can return when the mask is recomputed.
+How masks act is the ``mask_mode`` (:mod:`methods.mask_modes`): ``NONE`` (dense),
+``HARD`` (pruned weights are zero and get no update) or ``FEEDBACK`` (DPF: forward and
+backward see ``w * m``, the update goes to the dense ``w``). What else differs between
+methods is declared by class flags (``masks_gradients``, ``zero_pruned_momentum``,
+``reads_gradients``), not by overriding the mechanics: a backend that cannot call the
+hooks where one device does (DeepSpeed's ZeRO) reads the flags to do the same.
 
 Methods never touch torch.distributed: randomness comes from :meth:`Method.generator`
 seeded by (seed, step), so every rank draws the same masks.
@@ -35,18 +32,16 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from methods.mask_modes import HARD, MaskMode, as_mask_mode
 from suite.options import NoOptions
 from suite.recipes import TrainRecipe
 from suite.registry import Registry, subclass_check
-
-MaskMode = Literal["none", "hard", "feedback"]
-#: The optimizer state kept per weight, shaped like it: SGD's momentum, AdamW's moments.
-WEIGHT_STATE = ("momentum_buffer", "exp_avg", "exp_avg_sq")
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,8 @@ class Method:
     Options: ClassVar[type] = NoOptions
     #: False for methods that ignore the sparsity axis (dense): one cell per model x dataset.
     uses_sparsity: ClassVar[bool] = True
-    mask_mode: ClassVar[MaskMode] = "hard"
+    #: How masks act (:mod:`methods.mask_modes`); a subclass may give the mode's name.
+    mask_mode: ClassVar[MaskMode] = HARD
     #: True when masks change during training; flip ratios are then recorded.
     moves_mask: ClassVar[bool] = False
     #: Hard mode: whether installing masks also zeroes the momentum where they are off.
@@ -89,12 +85,24 @@ class Method:
     #: weights is what it regrows by).
     zero_pruned_momentum: ClassVar[bool] = True
     #: Hard mode: whether :meth:`before_optimizer_step` zeroes the gradients of pruned
-    #: weights (sparse momentum leaves them dense). Gradient clipping then measures the
-    #: masked gradients, which backends that cannot mask them before the step must know.
+    #: weights; False for a method that needs the dense gradients (sparse momentum: the
+    #: momentum of missing weights is what it regrows by). Gradient clipping then
+    #: measures the masked gradients, and a backend that cannot mask them before the
+    #: step (ZeRO reduces them into partitions first) masks the optimizer's state after
+    #: it where they are masked: it must know (:meth:`zeroes_pruned_gradients`).
     masks_gradients: ClassVar[bool] = True
     #: Whether :meth:`on_gradients` reads the dense gradients (RigL grows by them): a
     #: backend must hand it the gradient of the whole batch, averaged over its ranks.
     reads_gradients: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.mask_mode = as_mask_mode(cls.mask_mode)  # a mode's name stands for the mode
+
+    @classmethod
+    def zeroes_pruned_gradients(cls) -> bool:
+        """Whether the gradients of pruned weights are zeroed before each step."""
+        return cls.mask_mode.masks_gradients and cls.masks_gradients
 
     def __init__(self, options: Any, ctx: MethodContext) -> None:
         self.options = options
@@ -143,6 +151,11 @@ class Method:
         self._params = self.prunable(model)
         return self._params
 
+    @property
+    def params(self) -> MappingProxyType[str, nn.Parameter]:
+        """The prunable parameters :meth:`bind` found, by name (read-only)."""
+        return MappingProxyType(self._params)
+
     def set_masks(self, masks: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer | None,
                   step: int) -> None:
         """Install boolean ``masks`` (True = kept), record the flip ratio, apply them."""
@@ -152,60 +165,28 @@ class Method:
             total = sum(m.numel() for m in masks.values())
             self.flips.append({"step": step, "flip_ratio": changed / max(total, 1)})
         self.masks = masks
-        if self.mask_mode == "hard":
-            self._apply_hard(optimizer)
+        self.mask_mode.install(self.masks, self._params, optimizer, self.zero_pruned_momentum)
 
     # ----- mechanics called by backends ------------------------------------------------
-    @torch.no_grad()
-    def _apply_hard(self, optimizer: torch.optim.Optimizer | None) -> None:
-        """Zero pruned weights (regrown weights start from zero) and, unless the method
-        keeps it (``zero_pruned_momentum``), their optimizer state (:data:`WEIGHT_STATE`)."""
-        for name, mask in self.masks.items():
-            p = self._params[name]
-            p.mul_(mask.to(p.device))
-            if optimizer is not None and self.zero_pruned_momentum:
-                state = optimizer.state.get(p, {})
-                for key in WEIGHT_STATE:
-                    buf = state.get(key)
-                    if buf is not None:
-                        buf.mul_(mask.to(buf.device))
-
     def before_forward(self, model: nn.Module) -> None:
         """Feedback mode: the forward/backward pass sees ``w * m`` (dense ``w`` stashed)."""
-        if self.mask_mode != "feedback" or not self.masks:
-            return
-        for name, mask in self.masks.items():
-            if name in self._dense:
-                continue  # already masked: stashing w * m as the dense w would lose the feedback
-            p = self._params[name]
-            self._dense[name] = p.data
-            p.data = p.data * mask
+        if self.masks:
+            self.mask_mode.before_forward(self.masks, self._params, self._dense)
 
     def before_optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Let :meth:`on_gradients` see the dense gradients; then feedback: restore dense
         ``w`` (its gradient passes straight through); hard: zero the gradient of pruned
-        weights."""
+        weights (unless ``masks_gradients`` is False)."""
         self.on_gradients(self.steps_done + 1, model)
-        if not self.masks:
-            return
-        if self.mask_mode == "feedback":
-            for name, dense in self._dense.items():
-                self._params[name].data = dense
-            self._dense.clear()
-        elif self.mask_mode == "hard":
-            for name, mask in self.masks.items():
-                grad = self._params[name].grad
-                if grad is not None:
-                    grad.mul_(mask)
+        if self.masks:
+            self.mask_mode.before_step(self.masks, self._params, self._dense, self.masks_gradients)
 
     def after_optimizer_step(self, step: int, model: nn.Module,
                              optimizer: torch.optim.Optimizer) -> None:
         """Re-apply hard masks, then let the plugin react to step ``step`` (1-based)."""
         self.steps_done = step
-        if self.masks and self.mask_mode == "hard":
-            with torch.no_grad():
-                for name, mask in self.masks.items():
-                    self._params[name].mul_(mask)
+        if self.masks:
+            self.mask_mode.after_step(self.masks, self._params)
         self.on_step(step, model, optimizer)
 
     @contextmanager
@@ -215,10 +196,7 @@ class Method:
         try:
             yield model
         finally:
-            if self.mask_mode == "feedback":
-                for name, dense in self._dense.items():
-                    self._params[name].data = dense
-                self._dense.clear()
+            self.mask_mode.restore(self._params, self._dense)
 
     @torch.no_grad()
     def finalize(self, model: nn.Module) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from methods.base import METHODS, Method
+from methods.mask_modes import NONE
 
 
 @METHODS.register("dense")
@@ -12,4 +13,4 @@ class Dense(Method):
     name = "dense"
     label = "Dense"
     uses_sparsity = False
-    mask_mode = "none"
+    mask_mode = NONE

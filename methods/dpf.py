@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from methods.base import METHODS
 from methods.magnitude import GradualMagnitude, MagnitudeOptions, check_window
+from methods.mask_modes import FEEDBACK
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class DPF(GradualMagnitude):
     name = "dpf"
     label = "DPF"
     Options = DPFOptions
-    mask_mode = "feedback"
+    mask_mode = FEEDBACK
     moves_mask = True
 
     @property

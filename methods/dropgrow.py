@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 import torch
 
 from methods.distributions import apportion, random_distribution_masks
+from methods.mask_modes import HARD
 from methods.masks import topk_masks
 from methods.updater import LayerOptions, MaskUpdater
 
@@ -41,7 +42,7 @@ class DropGrowOptions(LayerOptions):
 class DropGrow(MaskUpdater):
     """Random initial mask, then rewiring by drop / grow_counts / grow_scores."""
 
-    mask_mode = "hard"
+    mask_mode = HARD
     moves_mask = True
     #: Whether a position dropped by an update may be grown again by the same update.
     #: If not, it is grown only when no other free position is left anywhere.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from methods.base import METHODS
 from methods.magnitude import GradualMagnitude, MagnitudeOptions, MagnitudeScope, check_window
+from methods.mask_modes import HARD
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Incremental(GradualMagnitude):
     name = "incremental"
     label = "Incremental"
     Options = IncrementalOptions
-    mask_mode = "hard"
+    mask_mode = HARD
     moves_mask = True
     shrink_only = True
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from methods.base import METHODS
 from methods.magnitude import MagnitudeOptions, MagnitudePruner
+from methods.mask_modes import HARD
 from methods.schedules import fraction_step
 
 
@@ -57,7 +58,7 @@ class OneShot(MagnitudePruner):
     name = "oneshot"
     label = "One-shot P+FT"
     Options = OneShotOptions
-    mask_mode = "hard"
+    mask_mode = HARD
 
     def due(self, step: int) -> bool:
         return step == max(1, fraction_step(self.options.prune_at, self.ctx.total_steps))

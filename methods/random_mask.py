@@ -28,6 +28,7 @@ import torch
 
 from methods.base import METHODS
 from methods.distributions import Distribution, random_distribution_masks
+from methods.mask_modes import HARD
 from methods.updater import LayerOptions, MaskUpdater
 
 
@@ -51,7 +52,7 @@ class RandomMask(MaskUpdater):
     name = "random"
     label = "Random"
     Options = RandomOptions
-    mask_mode = "hard"
+    mask_mode = HARD
 
     def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
         shapes = {n: p.shape for n, p in self._params.items()}

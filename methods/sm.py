@@ -112,11 +112,7 @@ class SparseMomentum(DropGrow):
     version = 2
     Options = SMOptions
     zero_pruned_momentum = False
-    masks_gradients = False
-
-    def before_optimizer_step(self, model, optimizer) -> None:
-        """Leave gradients dense (momentum of missing weights); the step's result is
-        re-masked in :meth:`after_optimizer_step`."""
+    masks_gradients = False  # dense: the momentum of missing weights; the step is re-masked
 
     def on_epoch_end(self, epoch: int, model, optimizer) -> None:
         step = (epoch + 1) * self.ctx.steps_per_epoch

@@ -33,6 +33,7 @@ from torch import nn
 
 from methods.base import METHODS
 from methods.distributions import Distribution, distribution_masks
+from methods.mask_modes import HARD
 from methods.updater import LayerOptions, MaskUpdater
 
 
@@ -69,7 +70,7 @@ class SNIP(MaskUpdater):
     name = "snip"
     label = "SNIP"
     Options = SNIPOptions
-    mask_mode = "hard"
+    mask_mode = HARD
 
     def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
         scores = saliency(model, list(self._params), batch, loss_fn)

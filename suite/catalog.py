@@ -22,7 +22,7 @@ REFERENCE_INPUT = DatasetInfo(10, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
 def describe(kind: str) -> list[str]:
     """Lines describing every plugin of ``kind`` (methods, models, datasets, backends)."""
     if kind == "methods":
-        return [f"{n:14} v{METHODS.get(n).version}  {METHODS.get(n).mask_mode:9} "
+        return [f"{n:14} v{METHODS.get(n).version}  {METHODS.get(n).mask_mode.name:9} "
                 f"{_first_line(METHODS.get(n))}" for n in METHODS.names()]
     if kind == "models":
         lines = []

@@ -28,8 +28,9 @@ pytest.importorskip("deepspeed")
 
 from backends import create_backend  # noqa: E402
 from backends.base import NullProgress, RunFailed  # noqa: E402
-from backends.deepspeed_backend import SHM_DIR, SHM_PREFIX, DeepSpeedOptions  # noqa: E402
-from backends.deepspeed_worker import CORRUPT_ENV  # noqa: E402
+from backends.deepspeed.backend import SHM_DIR, SHM_PREFIX  # noqa: E402
+from backends.deepspeed.options import DeepSpeedOptions  # noqa: E402
+from backends.deepspeed.trainer import CORRUPT_ENV  # noqa: E402
 from backends.torch_backend import TorchOptions  # noqa: E402
 from suite import interrupt  # noqa: E402
 from suite.grid import expand  # noqa: E402

@@ -16,18 +16,12 @@ from torch import nn
 
 from backends import BACKENDS, create_backend
 from backends.base import RunFailed
-from backends.deepspeed_backend import (
-    DeepSpeedBackend,
-    DeepSpeedOptions,
-    ProgressFollower,
-    _terminate,
-    check_batch,
-    hostfile_slots,
-    remove_shm_buffers,
-)
-from backends.deepspeed_batchnorm import LocalBatchNorm, RankBatchNorm, convert_batchnorm
-from backends.deepspeed_data import RankShards, RankSlices, rank_loaders
-from backends.deepspeed_master import mask_checksum
+from backends.deepspeed.backend import DeepSpeedBackend, _terminate, remove_shm_buffers
+from backends.deepspeed.batchnorm import LocalBatchNorm, RankBatchNorm, convert_batchnorm
+from backends.deepspeed.data import RankShards, RankSlices, rank_loaders
+from backends.deepspeed.master import mask_checksum
+from backends.deepspeed.options import DeepSpeedOptions, check_batch, hostfile_slots
+from backends.deepspeed.protocol import ProgressFollower
 from suite import interrupt
 from suite.data import create_dataset
 from suite.errors import SpecError, SuiteError
@@ -113,7 +107,7 @@ def test_launch_command(tmp_path):
     joined = " ".join(cmd)
     for part in (f"--hostfile {hosts}", "--num_nodes 2", "--num_gpus 8", "--master_addr node-a",
                  "--master_port 29511", "--include node-a@node-b",
-                 f"--module backends.deepspeed_worker {tmp_path / 'job.pkl'}"):
+                 f"--module backends.deepspeed.worker {tmp_path / 'job.pkl'}"):
         assert part in joined
     local = " ".join(DeepSpeedBackend(DeepSpeedOptions()).command(tmp_path / "j", 1))
     assert "--num_gpus" not in local and "--hostfile" not in local and "--num_nodes" not in local
@@ -295,3 +289,10 @@ def test_ranks_share_each_global_batch():
     assert isinstance(train, RankShards) and len(train) == 4 and train.num_samples == 32
     got = [x.tolist() for x, _ in train.epoch(0)]
     assert got == [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18, 20, 22], [24, 26, 28, 30]]  # 4, not 4.1
+
+
+def test_importing_the_backends_leaves_deepspeed_unimported():
+    """DeepSpeed is optional: registering its backend must not import it."""
+    code = ("import sys, backends, backends.deepspeed.worker; "
+            "assert backends.BACKENDS.get('deepspeed'); assert 'deepspeed' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -19,8 +19,8 @@ from test_deepspeed import SPEC, TOP1_TOLERANCE, StopAfter  # noqa: E402
 
 from backends import create_backend  # noqa: E402
 from backends.base import NullProgress  # noqa: E402
-from backends.deepspeed_backend import DeepSpeedOptions  # noqa: E402
-from backends.deepspeed_recipe import check_recipe, recipe_config  # noqa: E402
+from backends.deepspeed.options import DeepSpeedOptions  # noqa: E402
+from backends.deepspeed.recipe import check_recipe, recipe_config  # noqa: E402
 from backends.torch_backend import TorchOptions  # noqa: E402
 from methods import METHODS  # noqa: E402
 from suite import interrupt  # noqa: E402

@@ -12,7 +12,7 @@ from progress_stops import InterruptAfter
 from backends import create_backend
 from backends import precision as numerics
 from backends.base import NullProgress
-from backends.deepspeed_backend import DeepSpeedBackend, DeepSpeedOptions
+from backends.deepspeed import DeepSpeedBackend, DeepSpeedOptions
 from backends.torch_backend import TorchOptions
 from backends.training import Trainer
 from suite.errors import SpecError, SuiteError

@@ -25,6 +25,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from backends.cycle import method_step
 from methods import METHODS, create_method
 from methods.base import MethodContext
 from methods.masks import kept_count, magnitude_masks
@@ -71,15 +72,16 @@ class StepRunner:
         self.step = START
 
     def __call__(self) -> None:
-        m, model, opt = self.method, self.model, self.optimizer
-        m.before_forward(model)
-        loss = F.cross_entropy(model(self.x), self.y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        m.before_optimizer_step(model, opt)
-        opt.step()
+        model, opt = self.model, self.optimizer
+
+        def forward_backward() -> torch.Tensor:
+            loss = F.cross_entropy(model(self.x), self.y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss
+
+        method_step(self.method, model, opt, self.step, [forward_backward], lambda last: opt.step())
         self.step += 1
-        m.after_optimizer_step(self.step, model, opt)
 
 
 #: Mid-training, in step with DPF's period (so each round of 16 holds one recomputation).
@@ -91,7 +93,7 @@ START = (TOTAL_STEPS // 2) // STEPS_PER_ROUND * STEPS_PER_ROUND
 def test_train_step(benchmark, name):
     run = StepRunner(name)
     benchmark.extra_info.update(method=name, steps_per_round=STEPS_PER_ROUND,
-                                mask_mode=type(run.method).mask_mode)
+                                mask_mode=type(run.method).mask_mode.name)
     benchmark.pedantic(run, rounds=3, iterations=STEPS_PER_ROUND, warmup_rounds=0)
 
 

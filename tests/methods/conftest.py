@@ -1,5 +1,6 @@
 """Toy problems for the method tests: a context, a small model, batches, and a loop that
-drives a method through exactly the backend's cycle (see backends/training.py)."""
+drives a method through the backends' own step cycle (:func:`backends.cycle.method_step`,
+which the trainers call too) and their epoch ends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backends.cycle import method_step
 from methods import Method, MethodContext, create_method
 from suite.data import create_dataset
 from suite.models import create_model
@@ -59,14 +61,15 @@ class Toy:
         model.train()
         for step in range(start, start + steps):
             x, y = self.batch(step)
-            method.before_forward(model)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            method.before_optimizer_step(model, optimizer)
-            optimizer.step()
-            method.after_optimizer_step(step + 1, model, optimizer)
-            if (step + 1) % method.ctx.steps_per_epoch == 0:
+
+            def forward_backward(x=x, y=y) -> torch.Tensor:
+                loss = F.cross_entropy(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                return loss
+
+            method_step(method, model, optimizer, step, [forward_backward], lambda last: optimizer.step())
+            if (step + 1) % method.ctx.steps_per_epoch == 0:  # the trainer's epoch end
                 method.on_epoch_end((step + 1) // method.ctx.steps_per_epoch - 1, model, optimizer)
             if after is not None:
                 after(step + 1)

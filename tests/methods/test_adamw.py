@@ -10,6 +10,7 @@ import torch
 from test_contract import SHORT_RUN_OPTIONS, fit
 
 from methods import METHODS
+from methods.mask_modes import HARD, NONE
 from methods.measure import OFF_TARGET_TOLERANCE
 from methods.sm import momentum_of
 from suite.data import create_dataset
@@ -65,8 +66,8 @@ def test_every_method_trains_with_adamw(name, tmp_path):
     for layer, mask in masks.items():
         entry = moments[names.index(layer)]
         cleared = bool((entry["exp_avg"][~mask] == 0).all() and (entry["exp_avg_sq"][~mask] == 0).all())
-        assert cleared == (cls.mask_mode == "hard" and cls.zero_pruned_momentum), layer
-    assert bool(masks) == (cls.mask_mode != "none")
+        assert cleared == (cls.mask_mode is HARD and cls.zero_pruned_momentum), layer
+    assert bool(masks) == (cls.mask_mode is not NONE)
 
 
 def test_sparse_momentum_reads_adamws_first_moment():

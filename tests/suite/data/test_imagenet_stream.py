@@ -150,7 +150,7 @@ def test_trainer_runs_through_the_streaming_loader(tmp_path):
 
 
 def test_ranks_decode_disjoint_shards_of_the_epoch(tmp_path):
-    from backends.deepspeed_data import shards_natively
+    from backends.deepspeed.data import shards_natively
 
     ds = imagenet(make_tree(tmp_path / "in"))
     assert shards_natively(ds)  # so the DeepSpeed backend never decodes the global batch per rank

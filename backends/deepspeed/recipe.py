@@ -8,7 +8,7 @@ rank's gradients before the ranks average them.
   the same classes with the same hyperparameters as on one device (DeepSpeed's own
   ``optimizer`` config section is not used). Under ZeRO stage 1 or 2 the masks reach
   the partitioned master weights and the optimizer's per-weight state, SGD's momentum
-  or AdamW's two moments (:mod:`backends.deepspeed_master`), and checkpoints hold the
+  or AdamW's two moments (:mod:`backends.deepspeed.master`), and checkpoints hold the
   torch optimizer's state format.
 - ``grad_clip``: DeepSpeed's ``gradient_clipping``, the same global-norm rule
   (``max_norm / (norm + 1e-6)`` when below 1) on the gradient of the global batch
@@ -42,7 +42,7 @@ def check_recipe(cell: Any, zero_stage: int) -> None:
                         "the DeepSpeed backend calls its hooks on each rank's gradients before they "
                         "are averaged, so the ranks would grow different masks; run it on the torch "
                         "backend")
-    if zero_stage and recipe.grad_clip and method.mask_mode == "hard" and method.masks_gradients:
+    if zero_stage and recipe.grad_clip and method.zeroes_pruned_gradients():
         raise SpecError(f"[train] grad_clip = {recipe.grad_clip} with method {cell.method!r} and "
                         f"[backend.deepspeed] zero_stage = {zero_stage}: ZeRO clips the gradients before "
                         "the pruned weights' gradients can be zeroed, so the norm would differ from the "

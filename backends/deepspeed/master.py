@@ -59,10 +59,13 @@ class DirectMaster:
         self.view = optimizer
 
     def mask_master(self, masks: Mapping[str, torch.Tensor], params: Mapping[str, nn.Parameter],
-                    gradient_masks: Mapping[str, torch.Tensor]) -> None:
+                    masks_gradients: bool) -> None:
         """Nothing to do: the method's own masking reached the optimizer's tensors."""
 
     def after_step(self) -> None:
+        pass
+
+    def step_done(self) -> None:
         pass
 
     def flush(self) -> None:
@@ -102,21 +105,22 @@ class PartitionedMaster:
                         basic.state[flat].setdefault(key, value.to(flat.device))
             zero_optimizer._lazy_init_hp_params_optimizer_state()
         self.view = PartitionedOptimizerView(self)
-        self.hard_masks: dict[nn.Parameter, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.hard_masks: dict[nn.Parameter, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     # ----- masks ---------------------------------------------------------------------
     def mask_master(self, masks: Mapping[str, torch.Tensor], params: Mapping[str, nn.Parameter],
-                    gradient_masks: Mapping[str, torch.Tensor]) -> None:
+                    masks_gradients: bool) -> None:
         """Keep the pruned entries of the local master slice at zero from now on.
 
-        ``gradient_masks`` says where the method zeroes gradients before a step (its
-        ``before_optimizer_step`` applied to ones). ZeRO has reduced the gradients into
-        the slices by then, so instead the step runs on them unmasked and afterwards the
-        master is masked and the momentum cleared where the gradient would have been
-        zero: for a weight that is zero and stays zero this gives the same weight and
-        momentum as masking the gradient (so with default hard masks the momentum of
-        pruned entries is cleared; sparse momentum, whose gradients stay dense, keeps it)."""
-        self.hard_masks = {params[n]: (m, m | gradient_masks[n]) for n, m in masks.items()}
+        ``masks_gradients``: the method zeroes the pruned weights' gradients before a step
+        (its declaration, ``Method.zeroes_pruned_gradients``). ZeRO has reduced the
+        gradients into the slices by then, so instead the step runs on them unmasked and
+        afterwards the master is masked and, where the gradient would have been zero, the
+        momentum cleared: for a weight that is zero and stays zero this gives the same
+        weight and momentum as masking the gradient (so with default hard masks the
+        momentum of pruned entries is cleared; sparse momentum, whose gradients stay
+        dense, keeps it)."""
+        self.hard_masks = {params[n]: (m, m if masks_gradients else None) for n, m in masks.items()}
         with torch.no_grad():
             for p in self.hard_masks:
                 frag = p._hp_mapping
@@ -138,8 +142,15 @@ class PartitionedMaster:
                 continue  # no slice of p on this rank
             addr = frag.lp_fragment_address
             frag.hp_fragment.mul_(weight_mask.reshape(-1).narrow(0, addr.start, addr.numel))
+            if momentum_mask is None:
+                continue  # dense gradients: the momentum is kept
             for key in self.keys:
                 frag.get_hp_fragment(key).mul_(momentum_mask.reshape(-1).narrow(0, addr.start, addr.numel))
+
+    def step_done(self) -> None:
+        """An optimizer step was taken: momentum exists from now on; mask the master."""
+        self.stepped = True
+        self.after_step()
 
     def flush(self) -> None:
         self.view.flush()

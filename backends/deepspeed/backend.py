@@ -1,0 +1,163 @@
+"""The parent side of a DeepSpeed run: :meth:`DeepSpeedBackend.fit` checks the cell,
+writes the job folder (:mod:`backends.deepspeed.protocol`), starts the ``deepspeed``
+launcher on :data:`WORKER_MODULE` in a session of its own, follows rank 0's progress,
+passes a stop on, waits, and returns the result record rank 0 wrote (or raises the
+failure a rank reported)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from backends import precision as numerics
+from backends.base import BACKENDS, Backend, Progress
+from backends.deepspeed.options import DeepSpeedOptions, check_batch
+from backends.deepspeed.protocol import PROGRESS, Job, JobFolder, ProgressFollower
+from backends.deepspeed.recipe import check_recipe
+from suite import interrupt
+from suite.errors import SuiteError
+
+#: The module the launcher starts on every rank.
+WORKER_MODULE = "backends.deepspeed.worker"
+POLL_SECONDS = 0.2
+
+
+def free_port() -> int:
+    """A TCP port that is free on this machine right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+#: Where DeepSpeed's CPU all-reduce keeps its buffers, and their names' prefix.
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "deepspeed_allreduce_buffer_"
+
+
+def remove_shm_buffers(port: int, shm_dir: Path = SHM_DIR) -> list[Path]:
+    """Remove the CPU all-reduce buffers that this machine's ranks of the job on ``port``
+    left behind, and return them.
+
+    DeepSpeed's shared-memory all-reduce on CPU ranks creates one buffer per local rank,
+    ``deepspeed_allreduce_buffer_<n>_<master addr>_<master port>_<rank>`` (about 67 MB
+    each), and does not unlink them, so every launch would leave them in /dev/shm until
+    it fills. The master port tells this job's buffers from those of a job still running.
+    """
+    removed = []
+    for path in shm_dir.glob(f"{SHM_PREFIX}*"):
+        parts = path.name.rsplit("_", 2)
+        if len(parts) == 3 and parts[1] == str(port) and parts[2].isdigit():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:  # another user's, or gone already
+                pass
+    return removed
+
+
+def launcher() -> list[str]:
+    """The ``deepspeed`` launcher of this Python environment."""
+    script = Path(sys.executable).parent / "deepspeed"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "deepspeed.launcher.runner"]
+
+
+@BACKENDS.register("deepspeed")
+class DeepSpeedBackend(Backend):
+    """Train each (cell, seed) as one job of the ``deepspeed`` launcher; rank 0 reports."""
+
+    name = "deepspeed"
+    Options = DeepSpeedOptions
+
+    def describe(self) -> str:
+        o = self.options
+        nodes = f"{o.num_nodes} node(s)" if o.num_nodes else ("the hostfile's nodes" if o.hostfile
+                                                               else "this machine")
+        ranks = f"{o.num_gpus} ranks each" if o.num_gpus else "all GPUs"
+        return f"deepspeed on {nodes}, {ranks}, ZeRO-{o.zero_stage}, {o.precision}"
+
+    def command(self, job: Path, port: int) -> list[str]:
+        o = self.options
+        cmd = launcher()
+        if o.hostfile:
+            cmd += ["--hostfile", o.hostfile]
+        if o.num_nodes:
+            cmd += ["--num_nodes", str(o.num_nodes)]
+        if o.num_gpus:
+            cmd += ["--num_gpus", str(o.num_gpus)]
+        if o.master_addr:
+            cmd += ["--master_addr", o.master_addr]
+        cmd += ["--master_port", str(port), *o.launcher_args, "--module", WORKER_MODULE, str(job)]
+        return cmd
+
+    def fit(self, cell: Any, seed: int, run_dir: Path, progress: Progress) -> dict[str, Any]:
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError:
+            raise SuiteError("the deepspeed backend needs DeepSpeed: pip install "
+                             "'pruning-suite[deepspeed]' (or pip install deepspeed)") from None
+        problem = self.options.validate()  # options made in code skip the spec's check
+        if problem:
+            raise SuiteError(f"[backend.deepspeed] {problem}")
+        numerics.check_cell(cell, self.options.precision, self.name)
+        check_recipe(cell, self.options.zero_stage)
+        world = self.options.world_size()
+        if world:
+            check_batch(cell.train.batch_size, world, self.options.micro_batch_size)
+        folder = JobFolder(Path(run_dir) / "deepspeed")
+        job = folder.prepare(Job(cell, seed, self.options, Path(run_dir)))
+        port = self.options.master_port or free_port()
+        cmd = self.command(job.resolve(), port)
+        with open(folder.log, "a", encoding="utf-8") as fh:
+            fh.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
+            fh.flush()
+            # A session of its own: Ctrl-C reaches this process only, which then stops the
+            # ranks gracefully (checkpoint first) or, on a second Ctrl-C, kills the job.
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+            try:
+                self._follow(proc, folder, progress)
+            except BaseException:
+                _terminate(proc)
+                raise
+            finally:
+                progress.close()
+                remove_shm_buffers(port)
+        return self._collect(proc.returncode, folder.path, folder.log)
+
+    def _follow(self, proc: subprocess.Popen, folder: JobFolder, progress: Progress) -> None:
+        follower = ProgressFollower(folder.path / PROGRESS, progress)
+        stop_sent = False
+        while proc.poll() is None:
+            follower.poll()
+            if interrupt.requested() and not stop_sent:
+                folder.request_stop()  # rank 0 checks it between steps
+                stop_sent = True
+            time.sleep(POLL_SECONDS)
+        follower.poll()
+
+    def _collect(self, returncode: int, job_dir: Path, log: Path) -> dict[str, Any]:
+        return JobFolder(job_dir).collect(returncode, log)
+
+
+def _terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop the launcher and its ranks (their own process group): SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
