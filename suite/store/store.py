@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, func, select
 
+from suite.result import ResultRecord
 from suite.store.base import chunks
 from suite.store.claims import MAX_TAKEOVERS, Claim, Claims, Lease
 from suite.store.engine import DB_NAME, store_url
@@ -24,7 +25,8 @@ _RUN_COLUMNS = (runs.c.cell_id, runs.c.seed, runs.c.status, runs.c.owner, runs.c
 
 @dataclass(frozen=True)
 class RunRow:
-    """The stored state of one (cell, seed)."""
+    """The stored state of one (cell, seed). ``result`` is the stored JSON: the result
+    record of a done run, what is known of a failed one; :attr:`record` reads the former."""
 
     cell_id: str
     seed: int
@@ -36,6 +38,14 @@ class RunRow:
     attempts: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None
+
+    @property
+    def record(self) -> ResultRecord | None:
+        """The result record of a done run (upgraded from an older format when it is
+        one; refused when newer); None for a run that is not done."""
+        if self.status != "done" or not self.result:
+            return None
+        return ResultRecord.from_json(self.result)
 
 
 class Store(Claims):
