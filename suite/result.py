@@ -104,7 +104,7 @@ def upgrade(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: The JSON type of each field (``validation`` may be absent).
-_TYPES: dict[str, type | tuple[type, ...]] = {
+_TYPES: dict[str, type] = {
     "cell_id": str, "cell": dict, "seed": int, "metrics": dict, "curve": list,
     "sparsity": dict, "flips": list, "timing": dict, "provenance": dict, "validation": dict}
 
@@ -139,7 +139,7 @@ class ResultRecord:
                 continue
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise StoreError(f"a result record's {name!r} is {type(value).__name__}, not "
-                                 f"{getattr(kind, '__name__', kind)} (cell {self.cell_id!r})")
+                                 f"{kind.__name__} (cell {self.cell_id!r})")
 
     @property
     def per_layer(self) -> dict[str, float]:
