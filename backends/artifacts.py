@@ -1,7 +1,9 @@
-"""What a run leaves: its checkpoint (written atomically) and the result record it
-returns (format :data:`suite.result.RESULT_FORMAT`): the canonical cell and seed, final
-and best metrics (validation ones too with a validation set), the curve, the sparsity
-measured from the final weights, mask flips, timing, provenance and the validation split."""
+"""What a run leaves: its checkpoint (written atomically) and its result record
+(:class:`suite.result.ResultRecord`, built here and nowhere else): the canonical cell
+and seed, final and best metrics (validation ones too with a validation set), the
+curve, the sparsity measured from the final weights, mask flips, timing, provenance
+(a backend adds its own fields through ``Trainer.provenance_extra``) and the
+validation split."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 
 from methods.measure import sparsity_summary
 from suite.provenance import provenance
-from suite.result import RESULT_FORMAT
+from suite.result import ResultRecord
 
 if TYPE_CHECKING:
     from backends.training import Trainer
@@ -39,7 +41,7 @@ def checkpoint_precision(path: Path) -> str | None:
     return torch.load(path, map_location="cpu", mmap=True, weights_only=False).get("precision")
 
 
-def result_record(trainer: Trainer, final: dict[str, float], started: float) -> dict[str, Any]:
+def build_record(trainer: Trainer, final: dict[str, float], started: float) -> ResultRecord:
     """The record of ``trainer``'s run, whose final evaluation gave ``final``."""
     t, curve = trainer, trainer.curve
     metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in curve),
@@ -49,22 +51,25 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
         metrics["best_top5"] = max(c["top5"] for c in curve)
     metrics.update({k: v for k, v in final.items() if k.startswith("val_")})
     images = t.train_loader.num_samples * t.cell.train.epochs
-    record = {
-        "format": RESULT_FORMAT,
-        "cell_id": t.cell.id,
-        "cell": t.cell.canonical(),
-        "seed": t.seed,
-        "metrics": metrics,
-        "curve": curve,
-        "sparsity": sparsity_summary(t.model, t.method.bind(t.model), t.cell.sparsity, t.macs),
-        "flips": t.method.flips,
-        "timing": {"train_seconds": t.train_seconds, "wall_seconds": time.time() - started,
-                   "images_per_second": images / t.train_seconds if t.train_seconds else None},
-        "provenance": {**provenance(t.device), **t.numerics.provenance(),
-                       "data": t.data_provenance, "started": started, "finished": time.time(),
-                       **({"model_checkpoint": t.model_start} if t.model_start else {}),
-                       **t.provenance_extra()},
-    }
-    if t.holdout is not None:
-        record["validation"] = t.holdout.record()
-    return record
+    return ResultRecord(
+        cell_id=t.cell.id,
+        cell=t.cell.canonical(),
+        seed=t.seed,
+        metrics=metrics,
+        curve=curve,
+        sparsity=sparsity_summary(t.model, t.method.bind(t.model), t.cell.sparsity, t.macs),
+        flips=t.method.flips,
+        timing={"train_seconds": t.train_seconds, "wall_seconds": time.time() - started,
+                "images_per_second": images / t.train_seconds if t.train_seconds else None},
+        provenance={**provenance(t.device), **t.numerics.provenance(),
+                    "data": t.data_provenance, "started": started, "finished": time.time(),
+                    **({"model_checkpoint": t.model_start} if t.model_start else {}),
+                    **t.provenance_extra()},
+        validation=t.holdout.record() if t.holdout is not None else None,
+    )
+
+
+def result_record(trainer: Trainer, final: dict[str, float], started: float) -> dict[str, Any]:
+    """:func:`build_record` as JSON (``ResultRecord.to_json``): what a backend's ``fit``
+    returns, across process boundaries too (DeepSpeed's rank 0 writes it to a file)."""
+    return build_record(trainer, final, started).to_json()

@@ -1,7 +1,9 @@
 """The backend protocol: ``fit(cell, seed, run_dir, progress) -> result record``.
 
 All device and rank logic stays inside a backend; the runner and the store see only
-the returned record (a plain JSON-able dict, see :mod:`suite.result`). A backend
+the returned record: ``ResultRecord.to_json()`` (a JSON object, see :mod:`suite.result`;
+a :class:`~suite.result.ResultRecord` is taken too), which the runner reads through
+``ResultRecord.from_json`` before it is stored. A backend
 raises :class:`RunFailed` for a run that failed in a way worth recording (NaN loss,
 divergence); any other exception is recorded as a failure too.
 """
@@ -72,7 +74,7 @@ class Backend:
 
     def fit(self, cell: Any, seed: int, run_dir: Path, progress: Progress) -> dict[str, Any]:
         """Train (or resume) ``cell`` with ``seed``, keeping artifacts in ``run_dir``;
-        return the result record."""
+        return the result record (see the module docstring)."""
         raise NotImplementedError
 
 

@@ -50,6 +50,13 @@ class TorchOptions:
         return None
 
 
+class TorchTrainer(Trainer):
+    """The shared training loop, its records naming this backend."""
+
+    def provenance_extra(self) -> dict[str, Any]:
+        return {"backend": "torch"}
+
+
 @BACKENDS.register("torch")
 class TorchBackend(Backend):
     """Train on one device with plain PyTorch."""
@@ -68,6 +75,6 @@ class TorchBackend(Backend):
             torch.set_num_threads(self.options.threads)
         device = resolve_device(self.options.device)
         o = self.options
-        trainer = Trainer(cell, seed, run_dir, device, channels_last=o.channels_last,
-                          compile=o.compile, tf32=o.tf32)
+        trainer = TorchTrainer(cell, seed, run_dir, device, channels_last=o.channels_last,
+                               compile=o.compile, tf32=o.tf32)
         return trainer.fit(progress)

@@ -89,10 +89,6 @@ class RunCost:
     images_per_second: float
     seconds: float
 
-    @property
-    def train_flops(self) -> float:
-        return 6.0 * self.macs * self.train_images * self.epochs
-
 
 def run_cost(cell: Any, tflops: float = DEFAULT_TFLOPS,
              max_images_per_second: float = DEFAULT_MAX_IMAGES_PER_SECOND) -> RunCost | None:

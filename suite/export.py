@@ -56,7 +56,7 @@ def layers(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per prunable layer of every finished run of ``spec``."""
     rows = [{**per_run.run_key(spec, cell, seed), "layer": name, "achieved_sparsity": value}
             for cell, seed, record in per_run.done_records(spec, store)
-            for name, value in (record["sparsity"].get("per_layer") or {}).items()]
+            for name, value in record.per_layer.items()]
     return swept_frame(spec, rows, LAYER_COLUMNS)
 
 

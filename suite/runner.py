@@ -26,6 +26,7 @@ from suite.filters import matches, parse_filters
 from suite.grid import Cell, expand
 from suite.lease import LEASE_SECONDS, RENEWALS_PER_LEASE, LeaseKeeper, expire_dead_local_claims, owner_id
 from suite.progress import GridProgress
+from suite.result import ResultRecord
 from suite.spec import Spec
 from suite.store import Claim, RunRow, Store
 
@@ -221,8 +222,10 @@ class _Worker:
         keeper = LeaseKeeper(store, claim)
         try:
             with keeper:
-                result = self.backend.fit(r.cell, r.seed, run_dir(self.root, r.cell.id, r.seed),
+                fitted = self.backend.fit(r.cell, r.seed, run_dir(self.root, r.cell.id, r.seed),
                                           progress.run)
+                # checked here: a malformed record is this run's failure, not the report's
+                record = fitted if isinstance(fitted, ResultRecord) else ResultRecord.from_json(fitted)
         except KeyboardInterrupt:
             if keeper.lost and not interrupt.user_requested():
                 keeper.forget()
@@ -248,13 +251,12 @@ class _Worker:
             self._failed(r, claim, exc)
             return
         keeper.forget()
-        if not store.finish(claim, "done", result):
+        if not store.finish(claim, "done", record):
             self._lost(r, claim, keeper.lost_reason or "another runner took the run over")
             return
         summary.done += 1
-        m = result["metrics"]
-        progress.end(r.label, f"top1 {m['top1']:.2f}% sparsity "
-                              f"{result['sparsity']['overall']:.3f}", self.runners())
+        progress.end(r.label, f"top1 {record.metrics['top1']:.2f}% sparsity "
+                              f"{record.sparsity['overall']:.3f}", self.runners())
 
     def _failed(self, r: PlannedRun, claim: Claim, exc: BaseException) -> None:
         error, record = _failure_record(r, exc)

@@ -7,13 +7,14 @@ both read the store through this module only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from suite.grid import expand
-from suite.result import check_format
+from suite.result import ResultRecord
 from suite.spec import Spec
 from suite.store import Store
 from suite.tuning import swept_frame
@@ -55,13 +56,14 @@ def run_key(spec: Spec, cell: Any, seed: int) -> dict[str, Any]:
             **{path.text: path.value(cell) for path in spec.sweep_paths}, "seed": seed}
 
 
-def done_records(spec: Spec, store: Store | None):
+def done_records(spec: Spec, store: Store | None) -> Iterator[tuple[Any, int, ResultRecord]]:
     """(cell, seed, result record) of every finished run the spec declares."""
     stored = store.runs() if store is not None else {}
     for cell, seed in declared_runs(spec):
         run = stored.get((cell.id, seed))
-        if run is not None and run.status == "done" and run.result:
-            yield cell, seed, check_format(run.result)
+        record = run.record if run is not None else None
+        if record is not None:
+            yield cell, seed, record
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -83,10 +85,9 @@ def frame(spec: Spec, store: Store | None) -> pd.DataFrame:
                                "attempts": run.attempts if run else 0}
         if run is not None:
             row.update(started=iso_time(run.started), finished=iso_time(run.finished), error=run.error)
-        if run is not None and run.status == "done" and run.result:
-            record = check_format(run.result)
-            m, s = record["metrics"], record["sparsity"]
-            timing, prov = record.get("timing", {}), record.get("provenance", {})
+        record = run.record if run is not None else None
+        if record is not None:
+            m, s, timing, prov = record.metrics, record.sparsity, record.timing, record.provenance
             row.update({k: m.get(k) for k in ("top1", "best_top1", "top5", "test_loss", "train_loss",
                                               "val_top1", "val_loss")})
             row.update(achieved_sparsity=s["overall"], off_target=bool(s["off_target"]),
@@ -120,13 +121,13 @@ def numerics_columns(prov: dict[str, Any]) -> dict[str, Any]:
 def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-epoch curves and the mask flip ratios of every finished run of ``spec``."""
     curves, flips = [], []
-    for cell, seed, result in done_records(spec, store):
+    for cell, seed, record in done_records(spec, store):
         base = run_key(spec, cell, seed)
-        for point in result.get("curve") or []:
+        for point in record.curve:
             curves.append({**base, "epoch": point.get("epoch"), "train_loss": point.get("train_loss"),
                            "top1": point.get("top1"), "lr": point.get("lr"),
                            "mask_sparsity": point.get("sparsity"), "val_top1": point.get("val_top1"),
                            "val_loss": point.get("val_loss")})
-        for flip in result.get("flips") or []:
+        for flip in record.flips:
             flips.append({**base, "step": flip.get("step"), "flip_ratio": flip.get("flip_ratio")})
     return swept_frame(spec, curves, CURVE_COLUMNS), swept_frame(spec, flips, FLIP_COLUMNS)

@@ -24,7 +24,7 @@ from methods.base import default_prunable
 from methods.masks import filter_masks, filter_norms, magnitude_masks
 from suite.data import create_dataset
 from suite.models import create_model, parameter_count
-from suite.result import check_format
+from suite.result import ResultRecord
 from suite.runner import plan, run_dir
 from suite.speed import macs as macs_mod
 from suite.speed import shrink as shrink_mod
@@ -56,12 +56,12 @@ def _structure(cell: Any) -> str:
 
 
 @torch.no_grad()
-def stand_in(cell: Any, seed: int, record: dict[str, Any], info: Any) -> nn.Module:
+def stand_in(cell: Any, seed: int, record: ResultRecord, info: Any) -> nn.Module:
     """The cell's architecture with fresh weights, each prunable layer pruned to the
     sparsity the run's record gives it (by magnitude; by filter norm when filter-structured)."""
     torch.manual_seed(seed)
     model = create_model(cell.model, info, cell.model_options)
-    per_layer = (record.get("sparsity") or {}).get("per_layer") or {}
+    per_layer = record.per_layer
     weights = default_prunable(model)
     for name, p in weights.items():
         s = float(per_layer.get(name, 0.0))
@@ -75,7 +75,7 @@ def stand_in(cell: Any, seed: int, record: dict[str, Any], info: Any) -> nn.Modu
     return model
 
 
-def load_models(cell: Any, seed: int, record: dict[str, Any],
+def load_models(cell: Any, seed: int, record: ResultRecord,
                 run_dir: Path) -> tuple[nn.Module, nn.Module, str, Any]:
     """(dense model, masked model, where its weights came from, dataset info)."""
     info = create_dataset(cell.dataset, cell.dataset_options).info()
@@ -109,7 +109,7 @@ def _macs(form: str, dense: nn.Module, masked: nn.Module, pruned: nn.Module, sha
 
 
 @torch.no_grad()
-def measure_run(cell: Any, seed: int, record: dict[str, Any], run_dir: Path,
+def measure_run(cell: Any, seed: int, record: ResultRecord, run_dir: Path,
                 settings: Settings) -> dict[str, Any]:
     """The measurement record of one finished run (see the module docstring)."""
     device = torch.device(settings.device)
@@ -138,7 +138,7 @@ def measure_run(cell: Any, seed: int, record: dict[str, Any], run_dir: Path,
     timer = timing.cuda_timer if device.type == "cuda" else timing.host_timer
     out: dict[str, Any] = {"format": stored.FORMAT, "form": form, "weights": source,
                            "structure": _structure(cell),
-                           "sparsity": (record.get("sparsity") or {}).get("overall"),
+                           "sparsity": record.sparsity.get("overall"),
                            "check": {"max_abs_diff": diff, "allowed": allowed, **facts},
                            "params": {"dense": parameter_count(dense), "pruned": parameter_count(pruned)},
                            "macs": _macs(form, dense, masked, pruned, shape), "timings": {},
@@ -165,9 +165,10 @@ def done_runs(specs: Iterable[Any], store: Store | None, only: Iterable[str]):
     seen: set[tuple[str, int]] = set()
     for spec in specs:
         for r in plan(spec, store, only, require_match=len(specs) == 1):
-            if r.status == "done" and r.row.result and (r.cell.id, r.seed) not in seen:
+            record = r.row.record if (r.cell.id, r.seed) not in seen else None
+            if record is not None:
                 seen.add((r.cell.id, r.seed))
-                yield spec, r.cell, r.seed, check_format(r.row.result)
+                yield spec, r.cell, r.seed, record
 
 
 def summary_line(label: str, rec: dict[str, Any]) -> str:

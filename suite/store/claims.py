@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, false, null, or_, select, tuple_, update
 
+from suite.result import ResultRecord
 from suite.store.base import StoreBase, chunks
 from suite.store.schema import db_now, runs, spec_cells
 
@@ -144,12 +145,15 @@ class Claims(StoreBase):
         return self._fenced(update(runs).where(self._ours(claim))
                             .values(heartbeat=now, lease_until=now + claim.lease), within)
 
-    def finish(self, claim: Claim, status: str, result: dict[str, Any] | None,
+    def finish(self, claim: Claim, status: str, result: ResultRecord | dict[str, Any] | None,
                error: str | None = None) -> bool:
-        """Store the outcome ('done' or 'failed') of our claim. False, and nothing
-        written, when the claim was taken over: the new holder's result counts."""
+        """Store the outcome ('done' or 'failed') of our claim: a done run's result record
+        (stored as ``to_json()``), a failed one's error and what is known of it. False,
+        and nothing written, when the claim was taken over: the new holder's result counts."""
         if status not in ("done", "failed"):
             raise ValueError(f"finish() takes 'done' or 'failed', not {status!r}")
+        if isinstance(result, ResultRecord):
+            result = result.to_json()
         record = json.dumps(result) if result is not None else None
         # status may already be ours when a retry follows a commit whose reply was lost
         return self._fenced(update(runs).where(self._ours(claim, "running", status)).values(

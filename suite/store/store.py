@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, func, select
 
+from suite.result import ResultRecord
 from suite.store.base import chunks
 from suite.store.claims import MAX_TAKEOVERS, Claim, Claims, Lease
 from suite.store.engine import DB_NAME, store_url
@@ -24,7 +25,8 @@ _RUN_COLUMNS = (runs.c.cell_id, runs.c.seed, runs.c.status, runs.c.owner, runs.c
 
 @dataclass(frozen=True)
 class RunRow:
-    """The stored state of one (cell, seed)."""
+    """The stored state of one (cell, seed). ``result`` is the stored JSON: the result
+    record of a done run, what is known of a failed one; :attr:`record` reads the former."""
 
     cell_id: str
     seed: int
@@ -36,6 +38,14 @@ class RunRow:
     attempts: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None
+
+    @property
+    def record(self) -> ResultRecord | None:
+        """The result record of a done run (upgraded from an older format when it is
+        one; refused when newer); None for a run that is not done."""
+        if self.status != "done" or not self.result:
+            return None
+        return ResultRecord.from_json(self.result)
 
 
 class Store(Claims):
@@ -87,27 +97,10 @@ class Store(Claims):
         return [dict(zip(("digest", "name", "path", "text", "first_seen", "last_run"), r,
                          strict=True)) for r in rows]
 
-    def cells_of(self, digest: str) -> list[tuple[str, dict[str, Any]]]:
-        """(cell id, canonical cell) of each cell a stored spec declares, in spec order."""
-        if self.version is None:
-            return []
-        stmt = (select(cells.c.id, cells.c.canonical)
-                .join(spec_cells, spec_cells.c.cell_id == cells.c.id)
-                .where(spec_cells.c.digest == digest).order_by(spec_cells.c.position))
-        return [(r[0], json.loads(r[1])) for r in self._query(lambda c: c.execute(stmt).all())]
-
     @staticmethod
     def _row(r: Any) -> RunRow:
         return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                       json.loads(r[9]) if r[9] else None)
-
-    def run(self, cell_id: str, seed: int) -> RunRow:
-        """The stored state of (cell, seed); status 'pending' when nothing is stored."""
-        if self.version is None:
-            return RunRow(cell_id, seed, "pending")
-        stmt = select(*_RUN_COLUMNS).where(runs.c.cell_id == cell_id, runs.c.seed == seed)
-        row = self._query(lambda c: c.execute(stmt).first())
-        return self._row(row) if row else RunRow(cell_id, seed, "pending")
 
     def runs(self) -> dict[tuple[str, int], RunRow]:
         """Every stored run, keyed by (cell id, seed)."""

@@ -66,9 +66,9 @@ def test_val_top1_reaches_the_store_end_to_end(tmp_path):
     res = CliRunner().invoke(main, ["run", str(spec), "--results", str(tmp_path / "results")],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    store = Store(tmp_path / "results")
+    rows = Store(tmp_path / "results").runs()
     for c in expand(parse_spec(spec.read_text())):
-        record = store.run(c.id, 0).result
+        record = rows[c.id, 0].result
         assert "val_top1" in record["metrics"] and "val_loss" in record["metrics"]
         assert all("val_top1" in e for e in record["curve"])
         assert record["validation"]["images"] == 32 and record["validation"]["seed"] == 0

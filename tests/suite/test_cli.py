@@ -24,9 +24,10 @@ def test_run_then_second_run_is_a_noop_then_report(tiny_spec, results):
     rows = store.runs()
     assert len(rows) == 2 and {r.status for r in rows.values()} == {"done"}
     record = next(iter(rows.values())).result
-    assert record["format"] == "suite.result/1"
+    assert record["format"] == "suite.result/2"
     assert {"top1", "best_top1"} <= set(record["metrics"])
     assert record["provenance"]["torch"] and record["provenance"]["device"] == "cpu"
+    assert record["provenance"]["backend"] == "torch"
     assert len(record["curve"]) == 2
     cell_id, seed = next(iter(rows))
     run_dir = results / "runs" / cell_id / f"seed-{seed}"

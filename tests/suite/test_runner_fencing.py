@@ -5,6 +5,7 @@ result is the one stored."""
 from __future__ import annotations
 
 from backends.base import Backend
+from suite.result import ResultRecord
 from suite.runner import execute
 from suite.spec import parse_spec
 from suite.store import Store
@@ -28,7 +29,9 @@ class PausedPastItsLease(Backend):
         assert taker is not None
         assert other.finish(taker, "done", {"by": "taker"})
         other.close()
-        return {"by": "late", "metrics": {"top1": 0.0}, "sparsity": {"overall": 0.0}}
+        return ResultRecord(cell_id=cell.id, cell=cell.canonical(), seed=seed,
+                            metrics={"top1": 0.0}, curve=[], sparsity={"overall": 0.0}, flips=[],
+                            timing={}, provenance={"by": "late"}).to_json()
 
 
 def test_a_late_result_is_refused_and_the_new_holders_counts(store_url, tiny_spec_text, tmp_path):

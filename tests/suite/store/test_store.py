@@ -7,10 +7,12 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
 from suite.grid import expand
 from suite.spec import parse_spec
 from suite.store import Store
+from suite.store.schema import spec_cells
 
 
 @pytest.fixture
@@ -25,19 +27,22 @@ def test_round_trip(store, store_url, tiny_spec_text):
     cells = expand(spec)
     store.record_spec(spec, cells)
     cid = cells[0].id
-    assert store.run(cid, 0).status == "pending"
+    assert (cid, 0) not in store.runs()
     claim = store.claim(cid, 0, "me")
     assert claim and claim.attempt == 1
-    assert store.run(cid, 0).status == "running"
+    assert store.runs()[cid, 0].status == "running"
     assert store.finish(claim, "done", {"format": "x", "metrics": {"top1": 50.0}})
     store.close()
 
     again = Store.open(store_url, create=False)
-    row = again.run(cid, 0)
+    row = again.runs()[cid, 0]
     assert row.status == "done" and row.result["metrics"]["top1"] == 50.0 and row.attempts == 1
     assert [s["name"] for s in again.specs()] == ["tiny"]
     assert again.specs()[0]["text"] == tiny_spec_text
-    assert [c for c, _ in again.cells_of(spec.digest)] == [c.id for c in cells]
+    placed = select(spec_cells.c.cell_id).where(spec_cells.c.digest == spec.digest)
+    with again.engine.connect() as conn:
+        assert list(conn.execute(placed.order_by(spec_cells.c.position)).scalars()) == [
+            c.id for c in cells]
     again.close()
 
 
@@ -53,7 +58,7 @@ def test_claims_are_exclusive_until_the_lease_runs_out(store):
     assert not store.release(a)
     assert store.heartbeat(b)
     assert store.finish(b, "failed", None, "boom")
-    row = store.run("c", 0)
+    row = store.runs()["c", 0]
     assert (row.status, row.owner, row.error, row.result) == ("failed", "b", "boom", None)
     assert not store.claim("c", 0, "a")
     retried = store.claim("c", 0, "a", retry_failed=True)
@@ -68,7 +73,7 @@ def test_a_renewed_lease_is_never_taken_over(store):
         assert store.heartbeat(a)
         assert store.claim("c", 0, "b", lease=0.5) is None
     assert store.finish(a, "done", {"ok": 1})
-    assert store.run("c", 0).attempts == 1
+    assert store.runs()["c", 0].attempts == 1
 
 
 def test_finish_is_idempotent_for_its_own_claim(store):
@@ -76,13 +81,13 @@ def test_finish_is_idempotent_for_its_own_claim(store):
     a = store.claim("c", 0, "a")
     assert store.finish(a, "done", {"v": 1})
     assert store.finish(a, "done", {"v": 1})
-    assert store.run("c", 0).result == {"v": 1}
+    assert store.runs()["c", 0].result == {"v": 1}
 
 
 def test_release_makes_pending_again_and_keeps_the_attempt_count(store):
     a = store.claim("c", 1, "a")
     assert store.release(a)
-    row = store.run("c", 1)
+    row = store.runs()["c", 1]
     assert (row.status, row.owner, row.attempts) == ("pending", None, 1)
     b = store.claim("c", 1, "b")
     assert b.attempt == 2  # attempt numbers only grow: they are the fencing token
@@ -95,7 +100,7 @@ def test_runs_whose_lease_keeps_running_out_are_abandoned(store):
         time.sleep(0.1)
     assert store.claim("x", 0, "d", lease=0.05) is None  # two takeovers: no third
     assert store.abandon() == [("x", 0)]
-    row = store.run("x", 0)
+    row = store.runs()["x", 0]
     assert row.status == "failed" and "abandoned after 3 attempts" in row.error and "c" in row.error
     assert store.claim("x", 0, "d", retry_failed=True).attempt == 4
 
