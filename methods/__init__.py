@@ -1,12 +1,15 @@
 """Pruning methods: one module per method, all registered in :data:`METHODS`.
 
 A method is a subclass of :class:`methods.base.Method`, registered with
-``@METHODS.register("name")``. Adding a method means adding one file here (and its
-import below) plus its test; the contract tests over the registry pick it up.
+``@METHODS.register("name")``. Adding a method means adding one file here plus its
+test: every module of this package is imported below, so the method registers itself,
+and the contract tests over the registry pick it up.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from methods.base import METHODS, Method, MethodContext
@@ -20,17 +23,6 @@ def create_method(name: str, options: Any, ctx: MethodContext) -> Method:
     return cls(options if options is not None else cls.Options(), ctx)
 
 
-# Built-in methods register themselves on import.
-from methods import (  # noqa: E402,F401
-    dense,
-    dpf,
-    dsr,
-    granet,
-    incremental,
-    oneshot,
-    random_mask,
-    rigl,
-    sm,
-    snip,
-    sparse_evolutionary,
-)
+# Built-in methods register themselves on import: every module of the package, by name.
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
