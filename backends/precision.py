@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from suite.errors import SuiteError
 from suite.provenance import cpu_capability
 
 #: The dtype that autocast computes in, by resolved precision.
@@ -88,8 +89,6 @@ def native_bf16(device: torch.device) -> bool:
 def check_cell(cell: Any, precision: str, backend: str) -> None:
     """Refuse a cell whose precision (part of its id) is not the backend's ``precision``:
     the cell was planned from another backend's table (``suite run --backend``)."""
-    from suite.errors import SuiteError
-
     wanted = getattr(cell, "precision", "fp32")
     if wanted != precision:
         raise SuiteError(

@@ -11,12 +11,11 @@ import torch
 from backends import precision as numerics
 from backends.base import BACKENDS, Backend, Progress
 from backends.training import Trainer
+from suite.errors import SuiteError
 
 
 def resolve_device(choice: str) -> torch.device:
     """``auto`` picks cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    from suite.errors import SuiteError
-
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():

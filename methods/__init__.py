@@ -21,4 +21,16 @@ def create_method(name: str, options: Any, ctx: MethodContext) -> Method:
 
 
 # Built-in methods register themselves on import.
-from methods import dense, dpf, dsr, incremental, oneshot, random_mask, rigl, sm, snip, sparse_evolutionary  # noqa: E402,F401
+from methods import (  # noqa: E402,F401
+    dense,
+    dpf,
+    dsr,
+    granet,
+    incremental,
+    oneshot,
+    random_mask,
+    rigl,
+    sm,
+    snip,
+    sparse_evolutionary,
+)

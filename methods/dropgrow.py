@@ -8,7 +8,8 @@ by each layer's free slots; by default in proportion to :meth:`DropGrow.grow_wei
 and :meth:`DropGrow.grow_scores` picks the positions (*where*; with ``regrow_dropped``
 false, never where this update dropped a weight, unless nothing else is free). Grown
 weights start at zero; the number of active weights never changes, so the target
-sparsity holds throughout. Sparse momentum and DSR are subclasses.
+sparsity holds throughout (a subclass may start them elsewhere:
+:meth:`DropGrow.grown_values`). Sparse momentum and DSR are subclasses.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class DropGrow(MaskUpdater):
         ``generator`` is this update's (seed, step) generator, shared by the layers in order."""
         raise NotImplementedError
 
+    def grown_values(self, name: str, generator: torch.Generator) -> torch.Tensor | None:
+        """Values, shaped like layer ``name``, that its grown weights start from (drawn
+        from this update's ``generator`` after the layer's :meth:`grow_scores`); None,
+        the default, starts them at zero."""
+        return None
+
     def counts(self, removed: int, kept: dict[str, torch.Tensor], dropped: dict[str, torch.Tensor],
                optimizer: torch.optim.Optimizer) -> list[int]:
         """How many weights each layer regrows, so that exactly ``removed`` come back."""
@@ -113,6 +120,9 @@ class DropGrow(MaskUpdater):
                 grown = grown & ~dropped[name]
             param = self._params[name]
             param.mul_(~grown & new[name])  # dropped weights are zero, so grown ones start at 0
+            values = self.grown_values(name, generator)
+            if values is not None:
+                param.copy_(torch.where(grown, values.to(device=param.device, dtype=param.dtype), param))
             buf = optimizer.state.get(param, {}).get("momentum_buffer")
             if self.reset_grown_momentum and buf is not None:
                 buf.mul_(~grown)

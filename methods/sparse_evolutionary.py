@@ -19,10 +19,16 @@ Against the paper's description:
   none after the last epoch, so grown weights are always trained (a choice, because a
   grown weight still at zero would count as pruned in the measured sparsity).
   ``rewire_every`` (steps) replaces the epoch for short budgets;
-- grown weights start at zero, with zero momentum: a choice, because the paper draws
-  them at random, whereas Evci et al.'s SET baseline, the one later comparisons use,
-  starts them at zero like every other drop-and-grow method here; a position dropped
-  by an update may be drawn again by it and then restarts at zero (as that baseline);
+- grown weights start at zero, with zero momentum (``grow_init = "zero"``): a choice,
+  because the paper's code draws them at random, whereas Evci et al.'s SET baseline,
+  the one later comparisons use, starts them at zero like every other drop-and-grow
+  method here; a position dropped by an update may be drawn again by it and then
+  restarts at zero (as that baseline). ``grow_init = "random"`` draws them as the
+  paper's code does, small random values on the scale of the layer's initialization:
+  ``N(0, sigma)``, ``sigma`` the standard deviation of the layer's weights when
+  training starts (before masking), with zero momentum. The paper's code draws them as
+  it initializes its weights, ``N(0, 1) / 10`` whatever the layer; the layer's own scale
+  is a choice, because a fixed 0.1 is far off the initial scale of wide or deep layers;
 - every conv and linear weight is sparse: a choice, because the paper applies SET to
   fully connected layers, and the comparison here is over the same layers as the others'.
 """
@@ -31,12 +37,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 
 from methods.base import METHODS
 from methods.dropgrow import DropGrow, DropGrowOptions, InitialDistribution
 from methods.masks import topk_masks
+
+#: How grown weights start: at zero, or drawn at random on the layer's initial scale.
+GrowInit = Literal["zero", "random"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,15 @@ class SETOptions(DropGrowOptions):
     - ``rewire_every`` (0, as the paper: after every epoch but the last): a positive value
       evolves every that many steps instead (none within the last period).
     - ``distribution`` ("er", as the paper; "erk", "uniform", "global" the alternatives).
+    - ``grow_init`` ("zero", a choice, as Evci et al.'s SET baseline and RigL; "random" as
+      the paper's code: ``N(0, sigma)`` with the layer's initial standard deviation).
     - ``exclude_first_conv`` / ``exclude_last_linear`` / ``exclude_shortcuts`` (False).
     """
 
     distribution: InitialDistribution = "er"
     zeta: float = 0.3
     rewire_every: int = 0
+    grow_init: GrowInit = "zero"
 
     def validate(self) -> str | None:
         if not 0.0 < self.zeta < 1.0:
@@ -84,6 +97,34 @@ class SET(DropGrow):
     label = "SET"
     Options = SETOptions
     reset_grown_momentum = True
+
+    def __init__(self, options: Any, ctx: Any) -> None:
+        super().__init__(options, ctx)
+        #: grow_init = "random": each layer's weight standard deviation at setup.
+        self.init_std: dict[str, float] = {}
+
+    @property
+    def grows_random(self) -> bool:
+        """``grow_init = "random"`` (RigL's options have no ``grow_init``: it grows at zero)."""
+        return getattr(self.options, "grow_init", "zero") == "random"
+
+    def initial_masks(self, model, batch, loss_fn) -> dict[str, torch.Tensor]:
+        if self.grows_random:
+            self.init_std = {n: float(p.detach().float().std()) for n, p in self._params.items()}
+        return super().initial_masks(model, batch, loss_fn)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"init_std": dict(self.init_std)} if self.init_std else {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.init_std = dict(state.get("init_std", {}))
+
+    def grown_values(self, name, generator) -> torch.Tensor | None:
+        """``grow_init = "random"``: ``N(0, sigma)`` draws, ``sigma`` the layer's initial
+        standard deviation; else None (zero)."""
+        if not self.grows_random:
+            return None
+        return torch.randn(self.masks[name].shape, generator=generator) * self.init_std[name]
 
     def due(self, step: int) -> bool:
         period = self.options.rewire_every

@@ -26,26 +26,24 @@ from typing import Any
 
 import pandas as pd
 
+from suite import export, filters, report
+from suite.collection import load_specs
 from suite.errors import SuiteError
 from suite.spec import Spec
-from suite.store import Store
+from suite.store import Store, open_existing, open_store
 
 
 def stored(spec_path: str | Path | None, results: str | Path | None, store_url: str | None
            ) -> tuple[list[Spec], Any, Store | None]:
     """The specs to report or export (SPEC's, else every stored one), their collection
     (None unless SPEC is a collection) and the store (None when nothing is stored yet)."""
-    from suite import report as report_mod
-    from suite.collection import load_specs
-    from suite.store import open_existing, open_store
-
     results = str(results) if results is not None else None
     if spec_path:
         loaded = load_specs(str(spec_path))
         store = open_existing(store_url, results)
         return list(loaded.specs), (loaded if loaded.is_collection else None), store
     store = open_store(store_url, results, create=False)
-    specs = report_mod.stored_specs(store)
+    specs = report.stored_specs(store)
     if not specs:
         raise SuiteError(f"the results store {store.where} holds no runs yet; run `suite run SPEC`")
     return specs, None, store
@@ -61,22 +59,16 @@ class Results:
     where: str = "the store"
 
     def _filters(self, only: Iterable[str]) -> dict[str, set[str]]:
-        from suite import filters
-
         return filters.check(self.specs, list(only), self.where)
 
     def table(self, name: str = "runs", only: Iterable[str] = ()) -> pd.DataFrame:
         """``runs``, ``curves``, ``flips`` or ``layers``, as ``suite export --table NAME``."""
-        from suite import export
-
         if name not in export.TABLES:
             raise SuiteError(f"table = {name!r} is not known; known tables: {', '.join(export.TABLES)}")
-        filters = self._filters(only)
+        chosen = self._filters(only)
         frames = [export.TABLES[name](spec, self.store) for spec in self.specs]
-        if filters:
-            from suite.filters import select
-
-            frames = [select(f, filters) for f in frames]
+        if chosen:
+            frames = [filters.select(f, chosen) for f in frames]
         return pd.concat(frames, ignore_index=True)
 
     def runs(self, only: Iterable[str] = ()) -> pd.DataFrame:
@@ -93,8 +85,6 @@ class Results:
     def report(self, fmt: str = "markdown", only: Iterable[str] = (), **options: Any) -> str:
         """The report text in ``fmt`` (markdown, html, latex, csv); ``options`` as
         :func:`suite.report.report` takes them (template, figures_dir, standalone, ...)."""
-        from suite import report
-
         if self.collection is not None:
             options.setdefault("title", self.collection.name)
             options.setdefault("description", self.collection.description)

@@ -12,9 +12,17 @@ from typing import Any
 
 import click
 
-from suite import cli_cluster, cli_speed
+from suite import catalog, cli_cluster, cli_speed, estimate, filters, interrupt, runner
+from suite import export as export_mod
+from suite import report as report_mod
+from suite.api import stored
 from suite.cli_common import RESULTS_HELP, only_option, store_option
 from suite.cli_common import reported as _reported
+from suite.collection import load_specs
+from suite.errors import SpecError
+from suite.lease import LEASE_SECONDS
+from suite.model_export import export_model
+from suite.store import open_existing, open_store, results_dir
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,12 +53,6 @@ def run(spec_path: str, results: str | None, store_url: str | None, backend: str
     """Run every pending cell x seed of SPEC (a spec, or a collection of specs run one
     after the other); stored runs are skipped. Any number of runners, on any hosts, may
     share one store: each claims a run before it trains it."""
-    from suite import filters, interrupt, runner
-    from suite.collection import load_specs
-    from suite.errors import SpecError
-    from suite.lease import LEASE_SECONDS
-    from suite.store import open_existing, open_store, results_dir
-
     loaded = load_specs(spec_path)
     root = results_dir(results)
     filters.check(loaded.specs, only, spec_path)
@@ -125,11 +127,6 @@ def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple
          summary: bool, tflops: float | None, max_images_per_second: float | None) -> None:
     """List every cell x seed of SPEC (a spec or a collection) with its id, axes and
     status, then the number of cells and runs and an estimate of the GPU-hours."""
-    from suite import estimate, filters, runner
-    from suite.collection import load_specs
-    from suite.errors import SpecError
-    from suite.store import open_existing
-
     loaded = load_specs(spec_path)
     filters.check(loaded.specs, only, spec_path)
     store = open_existing(store_url, results)
@@ -172,8 +169,6 @@ def _store_note(store: Any) -> str:
 
 def _stored(spec_path: str | None, results: str | None, store_url: str | None):
     """The specs to report or export, their collection and the store (see suite.api)."""
-    from suite.api import stored
-
     return stored(spec_path, results, store_url)
 
 
@@ -206,9 +201,6 @@ def report(spec_path: str | None, results: str | None, store_url: str | None, fm
            only: tuple[str, ...]) -> None:
     """Tables and figures of stored results for SPEC (a spec or a collection of specs;
     every stored spec when SPEC is not given)."""
-    from suite import filters
-    from suite import report as report_mod
-
     specs, collection, store = _stored(spec_path, results, store_url)
     title, description = (collection.name, collection.description) if collection else (None, "")
     text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
@@ -236,13 +228,7 @@ def export(spec_path: str | None, results: str | None, store_url: str | None, ta
            out: str | None, only: tuple[str, ...], model_run: str | None) -> None:
     """Stored results of SPEC (a spec or a collection; every stored spec when SPEC is not
     given) as a flat CSV table for your own analyses, or one run's weights (--model)."""
-    from suite import export as export_mod
-    from suite import filters
-
     if model_run:
-        from suite.model_export import export_model
-        from suite.store import results_dir
-
         for path in export_model(results_dir(results), model_run, out):
             click.echo(f"wrote {path}", err=True)
         return
@@ -256,8 +242,6 @@ def export(spec_path: str | None, results: str | None, store_url: str | None, ta
 @_reported
 def list_(kind: str) -> None:
     """List the registered methods, models (with parameter counts), datasets or backends."""
-    from suite import catalog
-
     for line in catalog.describe(kind):
         click.echo(line)
 

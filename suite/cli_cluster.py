@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import click
 
+from suite import filters, runner
+from suite import launch as launch_mod
 from suite.cli_common import RESULTS_HELP, store_option
 from suite.cli_common import reported as _reported
+from suite.collection import load_specs
+from suite.grid import expand
+from suite.store import Store, open_store, redact, results_dir
+from suite.store import store_url as resolve
+from suite.store.copy import copy_store
 
 
 @click.command()
@@ -38,13 +45,6 @@ def launch(spec_path: str, executor: str, workers: int, results: str | None,
            lease: float | None) -> None:
     """Queue the runs of SPEC in the store and start N workers that claim them until none
     is left; returns at once. `suite plan SPEC` shows from any machine what runs where."""
-    from suite import filters, runner
-    from suite import launch as launch_mod
-    from suite.collection import load_specs
-    from suite.grid import expand
-    from suite.store import open_store, redact, results_dir
-    from suite.store import store_url as resolve
-
     loaded = load_specs(spec_path)
     filters.parse_filters(only)
     for spec in loaded.specs:
@@ -93,9 +93,6 @@ def store() -> None:
 def copy(src: str, dst: str) -> None:
     """Copy every spec, cell and run of the store at SRC into the store at DST (URLs:
     sqlite:///PATH/suite.db or postgresql://...). Runs DST already has done are kept."""
-    from suite.store import Store
-    from suite.store.copy import copy_store
-
     source = Store.open(src, create=False)
     target = Store.open(dst)
     summary = copy_store(source, target)

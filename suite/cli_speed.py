@@ -6,10 +6,16 @@ from __future__ import annotations
 import sys
 
 import click
+import torch
 
+from suite import filters
 from suite.cli_common import RESULTS_HELP, only_option, store_option
 from suite.cli_common import reported as _reported
+from suite.collection import load_specs
 from suite.errors import SpecError
+from suite.speed.measure import Settings
+from suite.speed.measure import measure as run_measure
+from suite.store import open_store, results_dir
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -46,13 +52,7 @@ def measure(spec_path: str, results: str | None, store_url: str | None, batch_te
     """Time the final model of every finished run of SPEC against the dense model of its
     architecture and store the measurement (one record per run and machine). Exit
     status 1 when some run could not be measured."""
-    import torch
 
-    from suite import filters
-    from suite.collection import load_specs
-    from suite.speed.measure import Settings
-    from suite.speed.measure import measure as run_measure
-    from suite.store import open_store, results_dir
 
     batches = parse_batches(batch_text)
     if device == "cuda" and not torch.cuda.is_available():

@@ -28,8 +28,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import torch
+
 from suite.data import DATASETS, create_dataset
 from suite.data.info import DatasetInfo, DataShape
+from suite.models import create_model
+from suite.models.macs import layer_macs
 
 #: Assumed sustained training throughput of one GPU (fp32/TF32 dense kernels).
 DEFAULT_TFLOPS = 15.0
@@ -64,11 +68,6 @@ def model_macs(model: str, model_options: Any, num_classes: int,
     """Forward MACs of one image through ``model`` (conv and linear layers), counted on
     the meta device (shapes only, no arithmetic), or on the CPU if the model cannot be
     built there."""
-    import torch
-
-    from suite.models import create_model
-    from suite.models.macs import layer_macs
-
     info = DatasetInfo(num_classes, image_shape, (0.5,) * image_shape[0], (0.25,) * image_shape[0])
     try:
         with torch.device("meta"):

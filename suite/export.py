@@ -26,7 +26,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from suite import runs as per_run
+from suite.filters import select
 from suite.spec import Spec
+from suite.speed.table import speed as speed_table
 from suite.store import Store
 from suite.tuning import swept_frame
 
@@ -60,8 +62,6 @@ def layers(spec: Spec, store: Store | None) -> pd.DataFrame:
 
 def speed(spec: Spec, store: Store | None) -> pd.DataFrame:
     """One row per measured run, machine and batch size (``suite measure``)."""
-    from suite.speed.table import speed as speed_table
-
     return speed_table(spec, store)
 
 
@@ -74,8 +74,6 @@ def export(specs: list[Spec], store: Store | None, table: str,
            only: dict[str, set[str]] | None = None) -> str:
     """The ``table`` of every spec in ``specs``, concatenated, as CSV text; ``only``
     (parsed ``--only`` filters, see :mod:`suite.filters`) keeps the rows it matches."""
-    from suite.filters import select
-
     if table not in TABLES:
         raise ValueError(f"table = {table!r}; known tables: {', '.join(TABLES)}")
     frames = [TABLES[table](spec, store) for spec in specs]

@@ -148,11 +148,3 @@ def identity_fields(obj: Any) -> dict[str, Any]:
         if value != default:
             out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """All fields of a dataclass as plain JSON-able values."""
-    return {
-        f.name: list(v) if isinstance(v := getattr(obj, f.name), tuple) else v
-        for f in dataclasses.fields(obj)
-    }

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from suite.data import TensorSplit
+from suite.data.split import TensorSplit
 
 #: Bump when the decoded content of any dataset changes meaning (invalidates entries).
 CACHE_FORMAT = 1

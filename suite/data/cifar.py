@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.data import DATASETS
+from suite.data.base import DATASETS
 from suite.data.cache import Decoded
 from suite.data.files import AugmentOptions, FileDataset, Searched, Source, data_base
 from suite.data.info import DatasetInfo, DataShape

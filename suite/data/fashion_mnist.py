@@ -18,11 +18,12 @@ from typing import Literal
 
 import torch
 
-from suite.data import DATASETS, TensorSplit
+from suite.data.base import DATASETS
 from suite.data.cache import Decoded
 from suite.data.files import FileDataset, FileOptions, Searched, Source
 from suite.data.info import DatasetInfo, DataShape
 from suite.data.readers import read_idx
+from suite.data.split import TensorSplit
 from suite.errors import DataError
 
 #: Where ``apt-get install dataset-fashion-mnist`` puts the files.

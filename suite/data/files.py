@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from suite.data import Dataset, Split, TensorSplit
+from suite.data.base import Dataset
 from suite.data.cache import Decoded, TensorCache, fingerprint
+from suite.data.split import Split, TensorSplit
 from suite.errors import DataError
 
 

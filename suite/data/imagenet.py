@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
-from suite.data import DATASETS, Dataset, Loader, Split, TensorSplit
+from suite.data.base import DATASETS, Dataset
 from suite.data.files import Searched, _path, data_base
 from suite.data.info import DatasetInfo, DataShape
 from suite.data.readers import is_image
+from suite.data.split import Loader, Split, TensorSplit
 from suite.data.streaming import FileSamples, StreamingLoader, eval_transform, train_transform
 from suite.errors import DataError
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from suite.data import TensorSplit
 from suite.data.info import DatasetInfo
+from suite.data.split import TensorSplit
 
 Augment = Callable[[torch.Tensor, torch.Generator, DatasetInfo], torch.Tensor]
 

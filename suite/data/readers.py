@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from suite.data import TensorSplit
+from suite.data.split import TensorSplit
 from suite.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from suite.data import DATASETS, Dataset, Split, TensorSplit
+from suite.data.base import DATASETS, Dataset
 from suite.data.info import DatasetInfo, DataShape
+from suite.data.split import Split, TensorSplit
 
 
 def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.data.info import DatasetInfo
-from suite.models import register_model
 from suite.models.checkpoint import ModelOptions
 from suite.models.init import kaiming_init
+from suite.models.registry import register_model
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from suite.data.info import DatasetInfo
-from suite.models import register_model
 from suite.models.checkpoint import ModelOptions
+from suite.models.registry import register_model
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from suite.data.info import DatasetInfo
-from suite.models import register_model
 from suite.models.checkpoint import ModelOptions
 from suite.models.init import kaiming_init
+from suite.models.registry import register_model
 
 #: Configuration D: conv widths, "M" = 2x2 max pooling.
 VGG16_CONFIG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",

@@ -6,7 +6,7 @@
 - :mod:`suite.report.layout`: ``summarize``, the per-run frame laid out as the spec's
   table (mean +- std over seeds per cell, laid out like the paper's tables);
 - :mod:`suite.report.render`: Jinja2 templates in reports/templates, or CSV;
-- :mod:`suite.figures` draws from the table model only.
+- :mod:`suite.report.figures` draws from the table model only.
 
 Failed and missing runs are never dropped: each summary counts them, and the LaTeX and
 HTML tables give them a footnote, as they do for sparsity that missed its target.
@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from suite import figures
 from suite.errors import SpecError
 from suite.filters import select
+from suite.report import figures, speed_figure
 from suite.report.layout import summarize
 from suite.report.model import (
     METRIC_NAMES,
@@ -54,7 +54,6 @@ from suite.runs import (
     run_precision,
 )
 from suite.spec import Spec, parse_spec
-from suite.speed import figure as speed_figure
 from suite.speed import table as speed_table
 from suite.store import Store
 from suite.tuning import restrict

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from methods import METHODS
 from suite.catalog import label as plugin_label
 from suite.errors import SpecError
 from suite.report.model import Comparison, Footnote, Group, Row, Summary, Table
@@ -47,8 +48,6 @@ def _summary(runs: list[dict[str, Any]], metric: str) -> Summary:
 
 def _uses_sparsity(method: str, df: pd.DataFrame) -> bool:
     try:
-        from methods import METHODS
-
         return bool(METHODS.get(method).uses_sparsity)
     except Exception:  # noqa: BLE001 - a method no longer registered: judge by its cells
         return not (df.loc[df["method"] == method, "sparsity"] == 0).all()

@@ -25,10 +25,12 @@ from methods.masks import filter_masks, filter_norms, magnitude_masks
 from suite.data import create_dataset
 from suite.models import create_model, parameter_count
 from suite.result import check_format
+from suite.runner import plan, run_dir
 from suite.speed import macs as macs_mod
 from suite.speed import shrink as shrink_mod
 from suite.speed import sparse as sparse_mod
 from suite.speed import timing
+from suite.speed.export_model import export
 from suite.store import Store
 from suite.store import measurements as stored
 
@@ -152,8 +154,6 @@ def measure_run(cell: Any, seed: int, record: dict[str, Any], run_dir: Path,
             out["speedup"][str(batch)] = got["dense"].median / got["pruned"].median
             out["speedup_masked"][str(batch)] = got["dense"].median / got["masked"].median
     if settings.export and source == "trained" and form != "dense":
-        from suite.speed.export_model import export
-
         out["exported"] = export(masked, pruned if form == "shrunk" else None, run_dir / "export",
                                  check_batch)
     return out
@@ -161,8 +161,6 @@ def measure_run(cell: Any, seed: int, record: dict[str, Any], run_dir: Path,
 
 def done_runs(specs: Iterable[Any], store: Store | None, only: Iterable[str]):
     """(spec, cell, seed, result record) of each finished run that ``only`` selects."""
-    from suite.runner import plan
-
     specs = list(specs)
     seen: set[tuple[str, int]] = set()
     for spec in specs:
@@ -191,8 +189,6 @@ def measure(specs: Iterable[Any], store: Store, results: Path, settings: Setting
     """Measure every finished run of ``specs`` that ``only`` selects and store the
     records; returns how many runs were measured and why the others were not (a pruned
     form whose outputs differ from the masked model's is not timed)."""
-    from suite.runner import run_dir
-
     if settings.device == "cpu":
         echo("GPU paths skipped: no --device cuda (CUDA-event timing, 2:4 semi-structured)")
     count, failed = 0, []

@@ -22,6 +22,7 @@ from backends.base import NullProgress  # noqa: E402
 from backends.deepspeed.options import DeepSpeedOptions  # noqa: E402
 from backends.deepspeed.recipe import check_recipe, recipe_config  # noqa: E402
 from backends.torch_backend import TorchOptions  # noqa: E402
+from methods import METHODS  # noqa: E402
 from suite import interrupt  # noqa: E402
 from suite.errors import SpecError  # noqa: E402
 from suite.grid import expand  # noqa: E402
@@ -145,7 +146,8 @@ def test_adamw_stop_and_resume_under_zero_1_equals_the_uninterrupted_run(adamw_c
     assert [c["val_top1"] for c in resumed["curve"]] == [c["val_top1"] for c in whole["curve"]]
 
 
-def test_methods_that_read_dense_gradients_are_refused_before_launching():
-    rigl = cells_of("lr = 0.05", methods=("rigl",))["rigl"]
-    with pytest.raises(SpecError, match="method 'rigl' reads the dense gradients"):
-        check_recipe(rigl, 0)
+@pytest.mark.parametrize("name", [n for n in METHODS.names() if METHODS.get(n).reads_gradients])
+def test_methods_that_read_dense_gradients_are_refused_before_launching(name):
+    cell = cells_of("lr = 0.05", methods=(name,))[name]
+    with pytest.raises(SpecError, match=f"method '{name}' reads the dense gradients"):
+        check_recipe(cell, 0)

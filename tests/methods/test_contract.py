@@ -22,7 +22,8 @@ from suite.spec import parse_spec
 #: input channels unconnected, and weights SET grows at random into the filters of those
 #: channels get no gradient, so they stay at their initial zero and count as pruned.
 SHORT_RUN_OPTIONS = {"dsr": "rewire_every = 8", "incremental": "prune_every = 8",
-                     "set": "exclude_last_linear = true", "rigl": "update_every = 8"}
+                     "set": "exclude_last_linear = true", "rigl": "update_every = 8",
+                     "granet": "update_every = 8"}
 
 
 def cell_for(method: str, model: str = "mlp", sparsity: float = 0.8):

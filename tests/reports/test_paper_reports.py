@@ -10,9 +10,9 @@ from xml.etree import ElementTree
 import pytest
 from click.testing import CliRunner
 
-from suite import figures as figures_mod
 from suite import report
 from suite.cli import main
+from suite.report import figures as figures_mod
 from suite.spec import load_spec
 from suite.store import Store
 

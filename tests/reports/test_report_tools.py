@@ -84,7 +84,7 @@ def _near(pixels, color: str, tol: int = 40):
 def test_html_renders_in_headless_chromium(paper_store, tmp_path):
     from PIL import Image
 
-    from suite.figures import PALETTE
+    from suite.report.figures import PALETTE
 
     spec_path, results = paper_store
     html = tmp_path / "report.html"

@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from suite import figures
+from suite.report import figures
 from suite.report.model import ReportFigure, Table
 from suite.speed.table import SpeedRow, batches_of
 
