@@ -52,9 +52,10 @@ from typing import Any
 
 import torch
 
-from methods.base import METHODS, WEIGHT_STATE
+from methods.base import METHODS
 from methods.distributions import Distribution, distribution_masks, random_distribution_masks
 from methods.magnitude import check_window
+from methods.mask_modes import WEIGHT_STATE
 from methods.masks import topk_masks
 from methods.rigl import RigL
 from methods.schedules import cosine_decay, cubic_sparsity, every, resolve_window

@@ -132,7 +132,7 @@ def test_training_reaches_the_target_and_keeps_it_while_regrowing(toy, initial_s
 
 def test_reads_the_dense_gradients():
     cls = METHODS.get("granet")
-    assert cls.reads_gradients and cls.moves_mask and cls.mask_mode == "hard"
+    assert cls.reads_gradients and cls.moves_mask and cls.mask_mode.name == "hard"
     assert cls.label == "GraNet"
 
 
