@@ -1,7 +1,10 @@
 """What a run leaves: its checkpoint (written atomically) and the result record it
 returns (format :data:`suite.result.RESULT_FORMAT`): the canonical cell and seed, final
 and best metrics (validation ones too with a validation set), the curve, the sparsity
-measured from the final weights, mask flips, timing, provenance and the validation split."""
+measured from the final weights, mask flips, timing, provenance and the validation split;
+for a run of more than one round (:mod:`backends.rounds`), its curve entries carry their
+``round`` and ``rounds`` sums each up (:func:`round_records`); best metrics are then the
+last round's, the model the record describes."""
 
 from __future__ import annotations
 
@@ -39,16 +42,34 @@ def checkpoint_precision(path: Path) -> str | None:
     return torch.load(path, map_location="cpu", mmap=True, weights_only=False).get("precision")
 
 
+def round_records(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per round of a curve whose entries carry ``round``: its number, epochs, the
+    sparsity it trained at, and its last epoch's top-1 (top-5), test and train loss
+    with its best top-1."""
+    out: list[dict[str, Any]] = []
+    for entry in curve:
+        if not out or out[-1]["round"] != entry["round"]:
+            out.append({"round": entry["round"], "epochs": 0, "best_top1": entry["top1"]})
+        row = out[-1]
+        row.update({"epochs": row["epochs"] + 1, "sparsity": entry["sparsity"], "top1": entry["top1"],
+                    "best_top1": max(row["best_top1"], entry["top1"]), "test_loss": entry["test_loss"],
+                    "train_loss": entry["train_loss"]})
+        if "top5" in entry:
+            row["top5"] = entry["top5"]
+    return out
+
+
 def result_record(trainer: Trainer, final: dict[str, float], started: float) -> dict[str, Any]:
     """The record of ``trainer``'s run, whose final evaluation gave ``final``."""
     t, curve = trainer, trainer.curve
-    metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in curve),
+    last = [c for c in curve if c.get("round") == t.round] if t.rounds > 1 else curve
+    metrics = {"top1": final["top1"], "best_top1": max(c["top1"] for c in last),
                "test_loss": final["test_loss"], "train_loss": curve[-1]["train_loss"]}
     if "top5" in final:
         metrics["top5"] = final["top5"]
-        metrics["best_top5"] = max(c["top5"] for c in curve)
+        metrics["best_top5"] = max(c["top5"] for c in last)
     metrics.update({k: v for k, v in final.items() if k.startswith("val_")})
-    images = t.train_loader.num_samples * t.cell.train.epochs
+    images = t.train_loader.num_samples * t.cell.train.epochs * t.rounds
     record = {
         "format": RESULT_FORMAT,
         "cell_id": t.cell.id,
@@ -65,6 +86,8 @@ def result_record(trainer: Trainer, final: dict[str, float], started: float) -> 
                        **({"model_checkpoint": t.model_start} if t.model_start else {}),
                        **t.provenance_extra()},
     }
+    if t.rounds > 1:
+        record["rounds"] = round_records(curve)
     if t.holdout is not None:
         record["validation"] = t.holdout.record()
     return record

@@ -27,6 +27,7 @@ from methods import (  # noqa: E402,F401
     dsr,
     granet,
     incremental,
+    lth,
     oneshot,
     random_mask,
     rigl,
