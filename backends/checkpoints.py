@@ -1,11 +1,11 @@
 """A run's checkpoint: everything a resume needs, saved at a step boundary.
 
 :class:`Checkpoints` is the part of :class:`backends.training.Trainer` that saves and
-restores it: the model, the optimizer, the method's state (masks, flips, its own
-state), the RNG states, the position in the epoch's data order (itself a function of
-(seed, epoch)), the epoch's running loss, the curve and the precision the run started
-with. A backend's trainer adds what it keeps elsewhere (DeepSpeed: the fp32 master and
-every rank's generators) by overriding these methods.
+restores it: the round (:mod:`backends.rounds`), the model, the optimizer, the method's
+state (masks, flips, its own state), the RNG states, the position in the epoch's data
+order (itself a function of (seed, epoch)), the epoch's running loss, the curve and the
+precision the run started with. A backend's trainer adds what it keeps elsewhere
+(DeepSpeed: the fp32 master and every rank's generators) by overriding these methods.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Checkpoints:
         (masks, flips, its own state), RNG states, the position in the epoch's data order
         (which itself is a function of (seed, epoch)) and the epoch's running loss."""
         return {
-            "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
+            "round": self.round, "epoch": self.epoch, "batch": self.batch, "epoch_loss": self.epoch_loss,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "method": self.method.state_dict(),
             "curve": self.curve, "train_seconds": self.train_seconds, "precision": self.precision,
@@ -57,7 +57,7 @@ class Checkpoints:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.method.load_state_dict(state["method"])
-        self.epoch, self.curve = state["epoch"], state["curve"]
+        self.round, self.epoch, self.curve = state.get("round", 1), state["epoch"], state["curve"]
         self.batch, self.epoch_loss = state["batch"], state["epoch_loss"].to(self.device)
         self.train_seconds = state["train_seconds"]
         torch.set_rng_state(state["torch_rng"])

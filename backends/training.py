@@ -32,6 +32,7 @@ from backends.cycle import method_step
 from backends.divergence import LOSS_CHECK_EVERY, check_finite, check_loss
 from backends.events import EventLog
 from backends.optim import clip_gradients, create_optimizer, training_loss
+from backends.rounds import Rounds
 from backends.validation import (
     Loaders,
     build_loaders,
@@ -48,7 +49,7 @@ from suite.models.macs import layer_macs
 from suite.recipes import lr_at
 
 
-class Trainer(Checkpoints):
+class Trainer(Checkpoints, Rounds):
     """One run of one cell and seed on one device.
 
     ``compile`` runs the training forward through ``torch.compile`` (falling back to the
@@ -109,7 +110,8 @@ class Trainer(Checkpoints):
         ctx = MethodContext(cell.sparsity, self.total_steps, self.steps_per_epoch, self.seed, recipe)
         self.method: Method = create_method(cell.method, cell.method_options, ctx)
         self.method.bind(model)
-        self.epoch = 0  # epochs completed
+        self.rounds, self.round = self.method.rounds(self.method.options, cell.sparsity), 1
+        self.epoch = 0  # epochs completed (of round `self.round`)
         self.batch = 0  # batches of epoch `self.epoch` completed
         self.epoch_loss = torch.zeros((), device=self.device)  # their summed loss
         self.curve: list[dict[str, Any]] = []
@@ -170,7 +172,7 @@ class Trainer(Checkpoints):
         mean loss. Stops at a step boundary, after a checkpoint, when a stop is requested."""
         self.model.train()
         step = self.epoch * self.steps_per_epoch + self.batch
-        for i, (x, y) in enumerate(self.train_loader.epoch(self.epoch)):
+        for i, (x, y) in enumerate(self.train_loader.epoch(self.data_epoch())):
             if i < self.batch:
                 continue  # done before the interruption; drawing it keeps the RNG in step
             self.epoch_loss += self.train_step(x, y, step)
@@ -178,7 +180,7 @@ class Trainer(Checkpoints):
             self.batch += 1
             if self.batch % LOSS_CHECK_EVERY == 0:
                 self.check_loss(self.epoch_loss / self.batch)
-            progress.advance(1, epoch=f"{self.epoch + 1}/{self.cell.train.epochs}")
+            progress.advance(1, epoch=f"{self.epoch + 1}/{self.cell.train.epochs}", **self.round_postfix())
             if interrupt.requested():
                 self.save_checkpoint()
                 raise interrupt.Interrupted
@@ -228,7 +230,8 @@ class Trainer(Checkpoints):
         updates made during it."""
         end = self.epoch * self.steps_per_epoch
         start = end - self.steps_per_epoch
-        self.events.epoch(entry, end, [f for f in self.method.flips if start < f["step"] <= end])
+        flips = [f for f in self.method.flips if start < f["step"] <= end]
+        self.events.epoch(entry, self.round_offset() + end, flips)
 
     def setup_method(self) -> None:
         """Let the method install its initial masks (SNIP scores the first batch, the
@@ -239,15 +242,19 @@ class Trainer(Checkpoints):
     def fit(self, progress: Progress) -> dict[str, Any]:
         started = time.time()
         resumed = self.start()
-        self.log(f"{'resume at epoch ' + str(self.epoch) if resumed else 'start'} "
+        self.log(f"{'resume at epoch ' + str(self.epoch) + self.round_text() if resumed else 'start'} "
                  f"cell={self.cell.id} seed={self.seed} device={self.device} {self.numerics.text()}")
         epochs = self.cell.train.epochs
-        self.events = EventLog(self.run_dir, self.epoch * self.steps_per_epoch if resumed else None)
-        progress.start(self.total_steps, f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
-                                         f" s={self.cell.sparsity:g} seed={self.seed}")
-        progress.advance(self.epoch * self.steps_per_epoch + self.batch)
+        self.events = EventLog(self.run_dir, self.round_offset() + self.epoch * self.steps_per_epoch
+                               if resumed else None)
+        progress.start(self.rounds * self.total_steps,
+                       f"{self.cell.method}/{self.cell.model}/{self.cell.dataset}"
+                       f" s={self.cell.sparsity:g} seed={self.seed}")
+        progress.advance(self.global_step())
         try:
-            while self.epoch < epochs:
+            while self.epoch < epochs or self.round < self.rounds:
+                if self.epoch == epochs:
+                    self.start_next_round()
                 t0 = time.perf_counter()
                 train_loss = self.train_epoch(progress)
                 self.method.on_epoch_end(self.epoch, self.model, self.optimizer)
@@ -255,12 +262,13 @@ class Trainer(Checkpoints):
                 metrics = {**self.evaluate(), **self.validate()}
                 self.epoch, self.batch = self.epoch + 1, 0
                 self.epoch_loss = torch.zeros((), device=self.device)
-                self.curve.append({"epoch": self.epoch, "train_loss": train_loss, **metrics,
-                                   "lr": self.optimizer.param_groups[0]["lr"],
-                                   "sparsity": self.current_sparsity()})
+                self.curve.append(self.tag_round({"epoch": self.epoch, "train_loss": train_loss, **metrics,
+                                                  "lr": self.optimizer.param_groups[0]["lr"],
+                                                  "sparsity": self.current_sparsity()}))
                 self.log(json.dumps(self.curve[-1]))
                 self.write_events(self.curve[-1])
-                progress.advance(0, epoch=f"{self.epoch}/{epochs}", top1=f"{metrics['top1']:.1f}")
+                progress.advance(0, epoch=f"{self.epoch}/{epochs}", **self.round_postfix(),
+                                 top1=f"{metrics['top1']:.1f}")
                 self.save_checkpoint()
                 if interrupt.requested():
                     raise interrupt.Interrupted

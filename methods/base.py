@@ -13,6 +13,13 @@ part is ``backends.cycle.method_step``, which every trainer and the method tests
     method.on_epoch_end(epoch, model, optimizer)
     method.finalize(model)                               # the stored model is m * w
 
+A method of several rounds (:meth:`Method.rounds`, lottery tickets) has the backend run
+that many whole trainings of the recipe: after each round but the last the backend
+calls ``method.next_round(round, model)`` (where the method prunes and rewinds), then
+trains round ``round`` from its first step with a fresh optimizer, so the learning-rate
+schedule, warm-up and optimizer state restart; the step numbers the hooks hear restart
+too. ``setup`` is called once, before the first round.
+
 Plugins override only what decides masks: ``setup`` (initial masks), ``on_step`` and
 ``on_epoch_end`` (when and how masks change), ``prunable`` (which weights), and install
 new masks with :meth:`Method.set_masks`. ``on_gradients`` sees each step's gradients
@@ -100,6 +107,13 @@ class Method:
         cls.mask_mode = as_mask_mode(cls.mask_mode)  # a mode's name stands for the mode
 
     @classmethod
+    def rounds(cls, options: Any, sparsity: float) -> int:
+        """How many trainings of the recipe a run with ``options`` at target ``sparsity``
+        is (1 for every single-training method, the default); the runner, the resume
+        logic, the cost estimate and the progress bar count them."""
+        return 1
+
+    @classmethod
     def zeroes_pruned_gradients(cls) -> bool:
         """Whether the gradients of pruned weights are zeroed before each step."""
         return cls.mask_mode.masks_gradients and cls.masks_gradients
@@ -133,6 +147,11 @@ class Method:
         step and before hard masks zero the gradients of pruned weights: the prunable
         weights' ``.grad`` are still the dense gradients of the loss at ``w * m``.
         Copy what is needed: the gradients are masked right after."""
+
+    def next_round(self, round: int, model: nn.Module) -> None:
+        """Called before round ``round`` (2 .. :meth:`rounds`) starts, after the previous
+        one's last epoch: install its masks, rewind weights. The backend then makes a
+        fresh optimizer, so optimizer state need not be touched."""
 
     def extra_state(self) -> dict[str, Any]:
         """Method-specific state beyond masks and flips, for checkpoints."""

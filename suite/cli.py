@@ -149,8 +149,9 @@ def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple
                 if status == "running" and r.row.started:
                     status += (f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.row.started))}"
                                f" by {r.row.owner}")
+                rounds = f"  ({c.rounds} rounds)" if c.rounds > 1 else ""
                 click.echo(f"{c.id:12}  {c.method:12} {c.model:12} {c.dataset:12} {c.sparsity:>8g}  "
-                           f"{r.seed:>4}  {status}")
+                           f"{r.seed:>4}  {status}{rounds}")
         counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "running", "pending")}
         cells = len({r.cell.id for r in runs})
         click.echo(f"{cells} cells x {len(spec.seeds)} seeds = {len(runs)} runs: "

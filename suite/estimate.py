@@ -6,7 +6,8 @@ The estimate is arithmetic, not a measurement. For each run::
     images_per_second = min(tflops * 1e12 / (3 * 2 * MACs), max_images_per_second)
     seconds = epochs * (train_images + test_images / 3) / images_per_second
 
-i.e. a training image costs one forward and two backward passes (3 x forward), a
+times the method's rounds (:meth:`methods.Method.rounds`: a lottery-ticket run trains
+the recipe once per round), i.e. a training image costs one forward and two backward passes (3 x forward), a
 multiply-accumulate is 2 FLOPs, the test set is evaluated (forward only) after every
 epoch, and the
 GPU sustains ``tflops`` on these kernels but never processes more than
@@ -88,6 +89,8 @@ class RunCost:
     test_images: int
     images_per_second: float
     seconds: float
+    #: Trainings of the recipe per run (the method's rounds); ``seconds`` counts them all.
+    rounds: int = 1
 
 
 def run_cost(cell: Any, tflops: float = DEFAULT_TFLOPS,
@@ -99,10 +102,10 @@ def run_cost(cell: Any, tflops: float = DEFAULT_TFLOPS,
         return None
     macs = model_macs(cell.model, cell.model_options, shape.num_classes, shape.image_shape)
     ips = min(tflops * 1e12 / (6.0 * macs), max_images_per_second) if macs else max_images_per_second
-    epochs = cell.train.epochs
+    epochs, rounds = cell.train.epochs, cell.rounds
     # evaluation: a forward pass is a third of a training step's work
-    seconds = epochs * (shape.train_images + shape.test_images / 3.0) / ips
-    return RunCost(macs, epochs, shape.train_images, shape.test_images, ips, seconds)
+    seconds = rounds * epochs * (shape.train_images + shape.test_images / 3.0) / ips
+    return RunCost(macs, epochs, shape.train_images, shape.test_images, ips, seconds, rounds)
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Estimate:
     pending_gpu_hours: float = 0.0
     #: (model, dataset) -> (forward MACs per image, images per second assumed)
     models: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    #: (method, sparsity) -> rounds, for the cells of more than one round
+    rounds: dict[tuple[str, float], int] = field(default_factory=dict)
 
     def throughput_line(self) -> str:
         return (f"{self.tflops:g} TFLOP/s sustained per GPU, at most "
@@ -163,6 +168,8 @@ def estimate(plans: Iterable[tuple[str, list[Any]]], tflops: float = DEFAULT_TFL
                     est.unknown_cells.append(r.cell.id)
                 continue
             out.models[(r.cell.model, r.cell.dataset)] = (cost.macs, cost.images_per_second)
+            if cost.rounds > 1:
+                out.rounds[(r.cell.method, r.cell.sparsity)] = cost.rounds
             hours = cost.seconds / 3600.0
             est.gpu_hours += hours
             est.pending_gpu_hours += hours if pending else 0.0
@@ -206,6 +213,9 @@ def describe(est: Estimate, collection: str | None = None) -> list[str]:
     for (model, dataset), (macs, ips) in sorted(est.models.items()):
         lines.append(f"  {model:12} {dataset:14} {macs / 1e6:>10,.1f} MMACs/image  "
                      f"{ips:>9,.0f} images/s")
+    if est.rounds:
+        lines.append("  trainings per run (rounds, each a whole recipe, counted above): " + ", ".join(
+            f"{m} s={s:g} {n}" for (m, s), n in sorted(est.rounds.items())))
     if unknown:
         lines.append(f"  no estimate for {len(unknown)} cells whose dataset size is unknown: "
                      + ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else ""))

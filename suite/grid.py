@@ -74,6 +74,12 @@ class Cell:
     def id(self) -> str:
         return cell_id(self.canonical())
 
+    @property
+    def rounds(self) -> int:
+        """How many trainings of the recipe a run of this cell is (its method's rounds,
+        :meth:`methods.Method.rounds`; 1 but for lottery tickets)."""
+        return METHODS.get(self.method).rounds(self.method_options, self.sparsity)
+
     def axis(self, name: str) -> Any:
         """The value of axis ``name`` (method, model, dataset, sparsity)."""
         return getattr(self, name)

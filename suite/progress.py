@@ -1,13 +1,16 @@
 """Terminal progress: overall runs done/total with ETA, and the current run's steps.
 
 On a terminal two tqdm bars are drawn; otherwise (logs, CI) one line is printed when
-a run starts and when it ends, with the overall ETA.
+a run starts and when it ends, with the overall ETA. The ETA weighs each run by its
+work, its rounds times its epochs (a lottery-ticket run trains its recipe once per
+round), when the runner says so; each run counts one otherwise.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -48,11 +51,16 @@ class RunProgress:
 class GridProgress:
     """Overall progress over the runs of one ``suite run``."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None,
+                 work: Mapping[str, int] | None = None) -> None:
         self.stream = stream or sys.stderr
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.total, self.finished = total, 0
+        #: each run's work (rounds x epochs) by its label; a run not in it counts 1
+        self.work = dict(work or {})
+        self.work_left = sum(self.work.values()) + total - len(self.work)
         self.ran, self.ran_seconds = 0, 0.0  # the runs this process trained, and their time
+        self.ran_work = 0
         self.run_started: float | None = None
         self.runners = 1
         self.bar = (tqdm(total=total, desc="runs", unit="run", position=0, file=self.stream,
@@ -60,12 +68,13 @@ class GridProgress:
         self.run = RunProgress(self.stream, self.interactive)
 
     def eta(self) -> str:
-        """Time left: the mean time of the runs trained here, times the runs left, shared
+        """Time left: the mean time per unit of work (a run, or a round's epoch where the
+        runner gave the work) of the runs trained here, times the work left, shared
         among ``runners`` (the runners working on the same store, this one included)."""
         if not self.ran:
             return "unknown"
-        per_run = self.ran_seconds / self.ran
-        return _fmt_seconds(per_run * (self.total - self.finished) / max(self.runners, 1))
+        per_unit = self.ran_seconds / max(self.ran_work, 1)
+        return _fmt_seconds(per_unit * self.work_left / max(self.runners, 1))
 
     def message(self, line: str) -> None:
         if self.bar is not None:
@@ -82,8 +91,11 @@ class GridProgress:
         """One run is over (trained here if :meth:`begin` was called for it); ``runners``
         is how many runners share the rest of the grid, when known."""
         self.finished += 1
+        work = self.work.get(label, 1)
+        self.work_left -= work
         if self.run_started is not None:
             self.ran += 1
+            self.ran_work += work
             self.ran_seconds += time.monotonic() - self.run_started
             self.run_started = None
         if runners is not None:

@@ -19,6 +19,11 @@ split's size), ``seed`` (the run's), ``generator_seed`` (what the permutation's
 generator was seeded with) and ``indices_crc32`` (a CRC-32 of the held-out indices).
 Records without these keys come from runs without a validation set.
 
+A run of more than one round (a method whose ``rounds`` is above 1, LTH) also has a
+``round`` key in every ``curve`` entry and ``rounds``: per round its number, epochs, the
+sparsity it trained at, its last epoch's top-1 (top-5), test and train loss and its best
+top-1 (:func:`backends.artifacts.round_records`).
+
 Formats (``suite.result/N``): a record of an older format is upgraded when it is read,
 one step at a time, by the ``update_to_N`` functions in :data:`UPDATES`; a record of a
 newer or an unknown format is refused. A change to the record adds the next
@@ -103,10 +108,13 @@ def upgrade(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: The JSON type of each field (``validation`` may be absent).
+#: The JSON type of each field.
 _TYPES: dict[str, type] = {
     "cell_id": str, "cell": dict, "seed": int, "metrics": dict, "curve": list,
-    "sparsity": dict, "flips": list, "timing": dict, "provenance": dict, "validation": dict}
+    "sparsity": dict, "flips": list, "timing": dict, "provenance": dict, "rounds": list,
+    "validation": dict}
+#: Fields a record may leave out (None in memory, absent from the JSON).
+OPTIONAL = ("rounds", "validation")
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,14 @@ class ResultRecord:
     flips: list[dict[str, Any]]
     timing: dict[str, Any]
     provenance: dict[str, Any]
+    #: Runs of more than one round (LTH): each round's sparsity and metrics.
+    rounds: list[dict[str, Any]] | None = None
     validation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name, kind in _TYPES.items():
             value = getattr(self, name)
-            if name == "validation" and value is None:
+            if name in OPTIONAL and value is None:
                 continue
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise StoreError(f"a result record's {name!r} is {type(value).__name__}, not "
@@ -148,12 +158,11 @@ class ResultRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as the store keeps it: a JSON object, keys in this order (format,
-        cell_id, cell, seed, metrics, curve, sparsity, flips, timing, provenance, and
-        validation when there is one). Nested values are shared with the record."""
+        cell_id, cell, seed, metrics, curve, sparsity, flips, timing, provenance, then
+        rounds and validation where there are any). Nested values are shared with the record."""
         out: dict[str, Any] = {"format": self.format}
-        out.update((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "validation")
-        if self.validation is not None:
-            out["validation"] = self.validation
+        out.update((f.name, getattr(self, f.name)) for f in fields(self)
+                   if f.name not in OPTIONAL or getattr(self, f.name) is not None)
         return out
 
     @classmethod
@@ -163,7 +172,7 @@ class ResultRecord:
         with missing, unknown or mistyped fields."""
         data = upgrade(data)
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data and n != "validation"]
+        missing = [n for n in names if n not in data and n not in OPTIONAL]
         unknown = [k for k in data if k not in names and k != "format"]
         if missing or unknown:
             what = "; ".join(part for part in (

@@ -143,7 +143,8 @@ def execute(spec: Spec, store: Store, backend: Backend, *, only: Iterable[str] =
     by_key = {(r.cell.id, r.seed): r for r in todo}
     store.enqueue(by_key)
     worker = _Worker(store, backend, root, owner_id(), lease, retry_failed,
-                     GridProgress(len(todo), progress_stream), summary)
+                     GridProgress(len(todo), progress_stream,
+                                  {r.label: r.cell.rounds * r.cell.train.epochs for r in todo}), summary)
     try:
         worker.serve(spec.digest, by_key, wait)
     finally:

@@ -118,16 +118,24 @@ def numerics_columns(prov: dict[str, Any]) -> dict[str, Any]:
             "gpu_name": prov.get("gpu_name")}
 
 
+def run_epoch(point: dict[str, Any], epochs: int) -> Any:
+    """A curve entry's epoch counted over the whole run: a run of several rounds
+    (lottery tickets) numbers each round's epochs from 1, with the entry's ``round``."""
+    if "round" in point:
+        return (point["round"] - 1) * epochs + point["epoch"]
+    return point.get("epoch")
+
+
 def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-epoch curves and the mask flip ratios of every finished run of ``spec``."""
     curves, flips = [], []
     for cell, seed, record in done_records(spec, store):
         base = run_key(spec, cell, seed)
         for point in record.curve:
-            curves.append({**base, "epoch": point.get("epoch"), "train_loss": point.get("train_loss"),
-                           "top1": point.get("top1"), "lr": point.get("lr"),
-                           "mask_sparsity": point.get("sparsity"), "val_top1": point.get("val_top1"),
-                           "val_loss": point.get("val_loss")})
+            curves.append({**base, "epoch": run_epoch(point, cell.train.epochs),
+                           "train_loss": point.get("train_loss"), "top1": point.get("top1"),
+                           "lr": point.get("lr"), "mask_sparsity": point.get("sparsity"),
+                           "val_top1": point.get("val_top1"), "val_loss": point.get("val_loss")})
         for flip in record.flips:
             flips.append({**base, "step": flip.get("step"), "flip_ratio": flip.get("flip_ratio")})
     return swept_frame(spec, curves, CURVE_COLUMNS), swept_frame(spec, flips, FLIP_COLUMNS)

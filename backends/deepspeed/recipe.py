@@ -1,7 +1,9 @@
 """The recipe on DeepSpeed: each ``[train]`` field with the torch backend's meaning, or
 a clear refusal before anything is launched (one case, below). Methods that read the
 dense gradients (``reads_gradients``: RigL) are refused too: their hooks would see each
-rank's gradients before the ranks average them.
+rank's gradients before the ranks average them. Methods of more than one round (``Method.rounds``:
+lottery tickets) are refused as well: a new round needs a fresh optimizer, and the
+DeepSpeed engine owns the optimizer it was built with.
 
 - ``optimizer``: the recipe's torch optimizer (:func:`backends.optim.create_optimizer`)
   is handed to ``deepspeed.initialize`` as the client optimizer, so SGD and AdamW are
@@ -42,6 +44,11 @@ def check_recipe(cell: Any, zero_stage: int) -> None:
                         "the DeepSpeed backend calls its hooks on each rank's gradients before they "
                         "are averaged, so the ranks would grow different masks; run it on the torch "
                         "backend")
+    rounds = method.rounds(cell.method_options, cell.sparsity)
+    if rounds > 1:
+        raise SpecError(f"method {cell.method!r} trains {rounds} rounds at sparsity {cell.sparsity:g}, each "
+                        "with a fresh optimizer, and the DeepSpeed backend cannot restart the optimizer "
+                        "its engine was built with; run it on the torch backend")
     if zero_stage and recipe.grad_clip and method.zeroes_pruned_gradients():
         raise SpecError(f"[train] grad_clip = {recipe.grad_clip} with method {cell.method!r} and "
                         f"[backend.deepspeed] zero_stage = {zero_stage}: ZeRO clips the gradients before "

@@ -25,6 +25,7 @@ from pathlib import Path
 from suite.errors import SpecError
 from suite.filters import select
 from suite.report import figures, speed_figure
+from suite.report import rounds as rounds_table
 from suite.report.layout import summarize
 from suite.report.model import (
     METRIC_NAMES,
@@ -93,6 +94,7 @@ def report(specs: list[Spec], store: Store | None, fmt: str,
         table = summarize(spec, runs)
         table.speed = [r for r in speed_table.rows(spec, store, set(runs["cell_id"]))
                        if r.method in table.pruning]
+        table.rounds = rounds_table.rows(spec, store, set(runs["cell_id"]))
         if fmt == "html" or figures_dir is not None:
             curves, flips = details(spec, store)
             if only:

@@ -188,6 +188,8 @@ class Table:
     figures: list[ReportFigure] = field(default_factory=list)
     #: measured speed per cell (``suite measure``, suite/speed/table.py); empty without
     speed: list[Any] = field(default_factory=list)
+    #: per round of the runs of several rounds (lottery tickets, suite/report/rounds.py)
+    rounds: list[Any] = field(default_factory=list)
     #: a swept spec's runs as laid out (selection, split columns), for the figures
     prepared: Prepared | None = None
 

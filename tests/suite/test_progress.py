@@ -37,6 +37,15 @@ def test_eta_is_mean_run_time_times_runs_left(clock):
                           "[2/4] b ...", "[2/4] b: done (ETA 00:40)"]
 
 
+def test_eta_weighs_runs_by_their_work(clock):
+    out = io.StringIO()
+    grid = GridProgress(3, out, {"a": 2, "b": 24})  # "b": 12 rounds of 2 epochs; "c" counts 1
+    train(grid, clock, "a", 10)  # 5 s per unit: 25 units left
+    assert lines(out)[-1] == "[1/3] a: done (ETA 02:05)"
+    train(grid, clock, "b", 110)  # 120 s for 26 units; 1 left
+    assert lines(out)[-1] == "[2/3] b: done (ETA 00:05)"
+
+
 def test_runs_taken_elsewhere_add_no_time_and_the_rest_is_shared(clock):
     out = io.StringIO()
     grid = GridProgress(5, out)

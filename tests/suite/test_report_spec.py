@@ -163,6 +163,27 @@ def test_plan_prints_cells_runs_and_gpu_hours(tmp_path):
     assert any(line.split()[:3] == ["resnet20", "cifar10", "40.6"] for line in lines)
 
 
+def test_a_run_of_several_rounds_costs_its_rounds_and_plan_shows_them(tmp_path):
+    text = BASE.replace('"dense", "dpf"', '"dense", "lth"').replace('"mlp"', '"resnet20"').replace(
+        '"digits"', '"cifar10"') + "[train]\nepochs = 300\n"
+    cells = {(c.method, c.sparsity): c for c in expand(parse_spec(text, "my.toml"))}
+    dense, lth = run_cost(cells[("dense", 0.0)]), run_cost(cells[("lth", 0.9)])
+    assert cells[("lth", 0.9)].rounds == 12 and cells[("lth", 0.5)].rounds == 5  # 0.8^11 <= 0.1 < 0.8^10
+    assert lth.rounds == 12 and lth.seconds == pytest.approx(12 * dense.seconds)
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    res = invoke("plan", path, "--results", tmp_path / "none", "--tflops", "10",
+                 "--max-images-per-second", "5000")
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if " lth " in line and "pending" in line]
+    assert len(rows) == 4 and all(line.endswith("pending  (12 rounds)") for line in rows if "0.9" in line)
+    assert not any("rounds" in line for line in res.output.splitlines() if " dense " in line)
+    hours = 2 * 300 * (50_000 + 10_000 / 3) / 5000 / 3600 * (1 + 5 + 12)
+    assert f"estimate: {hours:.2f} GPU-hours for all 6 runs" in res.output
+    assert ("  trainings per run (rounds, each a whole recipe, counted above): lth s=0.5 5, lth s=0.9 12"
+            in res.output.splitlines())
+
+
 def test_estimate_counts_runs_shared_by_specs_once(tmp_path):
     spec = parse_spec(BASE, "my.toml")
     from suite.runner import plan
