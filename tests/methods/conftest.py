@@ -44,6 +44,24 @@ class Toy:
         cls = METHODS.get(name)
         return create_method(name, cls.Options(**options), ctx)
 
+    def install(self, method: Method, model: nn.Module, weights: list[list[float]],
+                grads: list[list[float]] | None = None, *, masks: bool = True):
+        """Give the prunable layers of ``model`` these weights (and gradients), an SGD
+        optimizer whose momentum is all ones and, with ``masks``, the masks of the nonzero
+        weights (else the method's setup makes them); returns (the method's parameters by
+        name, the optimizer)."""
+        params = method.bind(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for i, p in enumerate(params.values()):
+            with torch.no_grad():
+                p.copy_(torch.tensor(weights[i]).view_as(p))
+            if grads is not None:
+                p.grad = torch.tensor(grads[i]).view_as(p)
+            opt.state[p]["momentum_buffer"] = torch.ones_like(p)
+        if masks:
+            method.masks = {n: p.detach() != 0 for n, p in params.items()}
+        return params, opt
+
     def batch(self, step: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         i = (step * size) % (len(self.y) - size + 1)
         return self.x[i:i + size], self.y[i:i + size]

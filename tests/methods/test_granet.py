@@ -45,17 +45,6 @@ def two_layers() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 2, bias=False), nn.Linear(2, 2, bias=False))
 
 
-def install(method, model, weights, grads):
-    params = method.bind(model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for p, w, g in zip(params.values(), weights, grads, strict=True):
-        with torch.no_grad():
-            p.copy_(torch.tensor(w).view_as(p))
-        p.grad = torch.tensor(g).view_as(p)
-        opt.state[p]["momentum_buffer"] = torch.ones_like(p)
-    return params, opt
-
-
 def test_one_update_by_hand(toy):
     # T = 400, t1 = 300; after step 100 the schedule's sparsity is 0.5 - 0.5 (2/3)^3
     # = 0.3519: kept_count(12) = 8; the death rate (min 0) is 0.25 (1 + cos(pi / 4)) = 0.4268
@@ -64,7 +53,7 @@ def test_one_update_by_hand(toy):
     model = two_layers()
     weights = [[0.9, -0.8, 0.05, 0.7, -0.02, 0.6, 0.01, -0.5], [0.4, -0.03, 0.3, -0.2]]
     grads = [[9.0, 9.0, 0.1, 0.2, 5.0, 4.0, 0.3, 3.0], [1.0, 2.0, 0.5, 1.5]]
-    params, opt = install(method, model, weights, grads)
+    params, opt = toy.install(method, model, weights, grads, masks=False)
     method.setup(model, None, None)
     assert all(m.all() for m in method.masks.values())  # s_i = 0: a dense start
     assert method.due(100)
@@ -94,7 +83,7 @@ def test_uniform_distribution_prunes_each_layer_to_its_share(toy):
                         update_every=300, distribution="uniform")
     model = two_layers()
     weights = [[0.9, -0.8, 0.05, 0.7, -0.02, 0.6, 0.01, -0.5], [0.4, -0.03, 0.3, -0.2]]
-    params, opt = install(method, model, weights, [[1.0] * 8, [1.0] * 4])
+    params, opt = toy.install(method, model, weights, [[1.0] * 8, [1.0] * 4], masks=False)
     method.setup(model, None, None)
     assert method.drop_fraction(300) == 0.0  # 300 + ΔT > 400
     method.on_gradients(300, model)

@@ -34,16 +34,9 @@ def test_one_update_by_hand(toy):
     # T_end = 300, step 100: f = 0.5 / 2 * (1 + cos(pi / 3)) = 0.375
     method = toy.method("rigl", toy.ctx(sparsity=0.25, total_steps=400), alpha=0.5)
     model = two_layers()
-    params = method.bind(model)
     weights = [[0.5, -0.2, 0.1, 0.3, -0.6, 0.0, 0.0, 0.0], [0.3, -0.4, 0.2, -0.1]]
     grads = [[9.0, 9.0, 0.05, 9.0, 9.0, 0.3, -0.8, 0.1], [1.0, 1.0, 1.0, 1.0]]
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for p, w, g in zip(params.values(), weights, grads, strict=True):
-        with torch.no_grad():
-            p.copy_(torch.tensor(w).view_as(p))
-        p.grad = torch.tensor(g).view_as(p)
-        opt.state[p]["momentum_buffer"] = torch.ones_like(p)
-    method.masks = {n: p.detach() != 0 for n, p in params.items()}
+    params, opt = toy.install(method, model, weights, grads)
     method.on_gradients(100, model)
     method.update(100, opt)
     # layer 0: floor(0.375 * 5) = 1 drop, |0.1| at 2; grow 1 where |g| is largest among

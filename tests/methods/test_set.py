@@ -38,14 +38,8 @@ def test_one_evolution_by_hand(toy):
     ctx = toy.ctx(sparsity=0.25, total_steps=64)
     method = toy.method("set", ctx, zeta=0.5)
     model = two_layers()
-    params = method.bind(model)
-    values = [[0.5, -0.2, 0.1, 0.0, -0.6, 0.3, -0.05, 0.0], [0.3, -0.4, 0.2, -0.1]]
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for p, v in zip(params.values(), values, strict=True):
-        with torch.no_grad():
-            p.copy_(torch.tensor(v).view_as(p))
-        opt.state[p]["momentum_buffer"] = torch.ones_like(p)
-    method.masks = {n: p.detach() != 0 for n, p in params.items()}
+    params, opt = toy.install(method, model, [[0.5, -0.2, 0.1, 0.0, -0.6, 0.3, -0.05, 0.0],
+                                              [0.3, -0.4, 0.2, -0.1]])
     method.update(16, opt)
     # layer 0 drops 0.1 (index 2) and -0.05 (6), keeps 0, 1, 4, 5 and grows 2 of the free
     # 2, 3, 6, 7 where this update's draws are largest; layer 1 is full, so it drops 0.2
@@ -70,14 +64,8 @@ def test_grow_init_random_draws_grown_weights_on_the_layers_initial_scale(toy):
     ctx = toy.ctx(sparsity=0.25, total_steps=64)
     method = toy.method("set", ctx, zeta=0.5, grow_init="random")
     model = two_layers()
-    params = method.bind(model)
-    values = [[0.5, -0.2, 0.1, 0.0, -0.6, 0.3, -0.05, 0.0], [0.3, -0.4, 0.2, -0.1]]
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for p, v in zip(params.values(), values, strict=True):
-        with torch.no_grad():
-            p.copy_(torch.tensor(v).view_as(p))
-        opt.state[p]["momentum_buffer"] = torch.ones_like(p)
-    method.masks = {n: p.detach() != 0 for n, p in params.items()}
+    params, opt = toy.install(method, model, [[0.5, -0.2, 0.1, 0.0, -0.6, 0.3, -0.05, 0.0],
+                                              [0.3, -0.4, 0.2, -0.1]])
     method.init_std = {"0.weight": 0.5, "1.weight": 2.0}
     method.update(16, opt)
     # the same drops and growth as with zero init (the scores come first from the
