@@ -20,19 +20,34 @@ if [ ${#envs[@]} -eq 0 ]; then
     exit 1
 fi
 summary=()
+failures=()
 failed=0
+# Each env's output is kept, so that the end of the run can say what failed in an env
+# whose output has scrolled far out of view (a CI log often shows only its tail).
+logs=.tox/matrix-logs
+mkdir -p "$logs"
 for env in "${envs[@]}"; do
     echo "matrix: $env starts ($(disk_free) free)"
     start=$SECONDS
-    if python3 -m tox run -e "$env" -- "$@"; then
+    if python3 -m tox run -e "$env" -- "$@" 2>&1 | tee "$logs/$env.log"; then
         result=OK
     else
         result=FAILED
         failed=1
+        failures+=("$env")
     fi
     summary+=("$env: $result ($((SECONDS - start)) s, $(disk_free) free at its end)")
     if [ "${KEEP_TOX_ENVS:-0}" != 1 ]; then
         rm -rf ".tox/$env"
+    fi
+done
+for env in "${failures[@]}"; do
+    echo "matrix: what failed in $env (all of its output: $logs/$env.log)"
+    # pytest's summary of failed and erroring tests; else (tox or pip failed) the last lines
+    if grep -q "short test summary info" "$logs/$env.log"; then
+        sed -n '/short test summary info/,$p' "$logs/$env.log" | head -n 60
+    else
+        tail -n 40 "$logs/$env.log"
     fi
 done
 echo "matrix summary:"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -47,10 +48,13 @@ def test_round_trip(store, store_url, tiny_spec_text):
 
 
 def test_claims_are_exclusive_until_the_lease_runs_out(store):
-    a = store.claim("c", 0, "a", lease=0.3)
+    # A long lease while exclusivity is checked and a short one to let it run out: a
+    # stall of the test process can only lengthen the wait, never fail the test.
+    a = store.claim("c", 0, "a", lease=60)
     assert a
     assert not store.claim("c", 0, "b")
-    time.sleep(0.4)  # a did not renew: its lease ran out on the database clock
+    assert store.heartbeat(replace(a, lease=0.05))
+    time.sleep(0.2)  # a did not renew again: its lease ran out on the database clock
     b = store.claim("c", 0, "b")
     assert b and b.attempt == 2
     assert not store.heartbeat(a)  # fenced: the claim moved to b
@@ -67,11 +71,13 @@ def test_claims_are_exclusive_until_the_lease_runs_out(store):
 
 def test_a_renewed_lease_is_never_taken_over(store):
     """Optuna's stale-trial race: a live holder renews; a racing claimer must not win."""
-    a = store.claim("c", 0, "a", lease=0.5)
-    for _ in range(8):  # 1.6 s, three times the lease
-        time.sleep(0.2)
+    # Renewed every 0.5 s for 4 s, longer than the 3 s lease: only renewal keeps it, and a
+    # stall of up to 2.5 s between a renewal and the racing claim is still no takeover.
+    a = store.claim("c", 0, "a", lease=3)
+    for _ in range(8):
+        time.sleep(0.5)
         assert store.heartbeat(a)
-        assert store.claim("c", 0, "b", lease=0.5) is None
+        assert store.claim("c", 0, "b", lease=3) is None
     assert store.finish(a, "done", {"ok": 1})
     assert store.runs()["c", 0].attempts == 1
 
