@@ -10,7 +10,8 @@ model, dataset, target sparsity, seed):
   TF32, torch.compile, the CPU model and ``torch.backends.cpu.get_cpu_capability()``,
   the GPU model) and which files it read (layout, root and a fingerprint of the data
   files: cell ids leave data paths out);
-- ``curves``: one row per epoch of every finished run;
+- ``curves``: one row per epoch of every finished run, with its round (1 but in runs of
+  several rounds, lottery tickets) and its epoch counted over the whole run;
 - ``flips``: one row per mask update of every finished run whose mask moves;
 - ``layers``: one row per prunable layer of every finished run, with its achieved
   sparsity;

@@ -36,7 +36,7 @@ INTEGER_COLUMNS = ["seed", "attempts", "params_total", "params_kept", "macs_tota
                    "threads"]
 
 
-CURVE_COLUMNS = KEY_COLUMNS + ["epoch", "train_loss", "top1", "lr", "mask_sparsity"]
+CURVE_COLUMNS = KEY_COLUMNS + ["round", "epoch", "train_loss", "top1", "lr", "mask_sparsity"]
 
 
 FLIP_COLUMNS = KEY_COLUMNS + ["step", "flip_ratio"]
@@ -132,7 +132,8 @@ def details(spec: Spec, store: Store | None) -> tuple[pd.DataFrame, pd.DataFrame
     for cell, seed, record in done_records(spec, store):
         base = run_key(spec, cell, seed)
         for point in record.curve:
-            curves.append({**base, "epoch": run_epoch(point, cell.train.epochs),
+            curves.append({**base, "round": point.get("round", 1),
+                           "epoch": run_epoch(point, cell.train.epochs),
                            "train_loss": point.get("train_loss"), "top1": point.get("top1"),
                            "lr": point.get("lr"), "mask_sparsity": point.get("sparsity"),
                            "val_top1": point.get("val_top1"), "val_loss": point.get("val_loss")})

@@ -78,3 +78,5 @@ def test_html_shows_each_round_and_the_curves_count_the_whole_run(tmp_path):
     curves, _ = details(spec, store)
     lth = curves[(curves["method"] == "lth") & (curves["seed"] == 0)]
     assert lth["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert lth["round"].tolist() == [1, 1, 2, 2, 3, 3]
+    assert set(curves[curves["method"] != "lth"]["round"]) == {1}
