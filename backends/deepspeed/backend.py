@@ -7,6 +7,7 @@ failure a rank reported)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,18 @@ from suite.errors import SuiteError
 #: The module the launcher starts on every rank.
 WORKER_MODULE = "backends.deepspeed.worker"
 POLL_SECONDS = 0.2
+
+
+#: Launches of one run whose master port was taken by another process before rank 0
+#: could listen on it (see :func:`port_taken`), the last one's failure reported.
+PORT_TRIES = 3
+_PORT_TAKEN = re.compile(r"EADDRINUSE|address already in use", re.IGNORECASE)
+
+
+def port_taken(output: str) -> bool:
+    """Whether a launch's output says its master port was in use (torch's rendezvous
+    store could not listen on it)."""
+    return bool(_PORT_TAKEN.search(output))
 
 
 def free_port() -> int:
@@ -112,12 +125,31 @@ class DeepSpeedBackend(Backend):
         if world:
             check_batch(cell.train.batch_size, world, self.options.micro_batch_size)
         folder = JobFolder(Path(run_dir) / "deepspeed")
-        job = folder.prepare(Job(cell, seed, self.options, Path(run_dir)))
-        port = self.options.master_port or free_port()
+        try:
+            for launch in range(1, PORT_TRIES + 1):
+                job = folder.prepare(Job(cell, seed, self.options, Path(run_dir)))
+                port = self.options.master_port or free_port()
+                returncode, output = self._launch(job, port, folder, progress)
+                # A port found free can be taken by another process before rank 0 binds
+                # it; only then, and only for a port this backend chose, launch again.
+                if (self.options.master_port or launch == PORT_TRIES or returncode == 0
+                        or not port_taken(output) or folder.started()):
+                    break
+                with open(folder.log, "a", encoding="utf-8") as fh:
+                    fh.write(f"# port {port} was taken before rank 0 could listen on it; "
+                             f"launching again on another ({launch + 1}/{PORT_TRIES})\n")
+        finally:
+            progress.close()
+        return self._collect(returncode, folder.path, folder.log)
+
+    def _launch(self, job: Path, port: int, folder: JobFolder,
+                progress: Progress) -> tuple[int, str]:
+        """Run the launcher once on ``port``; its exit status and what it wrote."""
         cmd = self.command(job.resolve(), port)
         with open(folder.log, "a", encoding="utf-8") as fh:
             fh.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
             fh.flush()
+            start = fh.tell()
             # A session of its own: Ctrl-C reaches this process only, which then stops the
             # ranks gracefully (checkpoint first) or, on a second Ctrl-C, kills the job.
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -128,9 +160,10 @@ class DeepSpeedBackend(Backend):
                 _terminate(proc)
                 raise
             finally:
-                progress.close()
                 remove_shm_buffers(port)
-        return self._collect(proc.returncode, folder.path, folder.log)
+        with open(folder.log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            return proc.returncode, fh.read()
 
     def _follow(self, proc: subprocess.Popen, folder: JobFolder, progress: Progress) -> None:
         follower = ProgressFollower(folder.path / PROGRESS, progress)

@@ -94,6 +94,11 @@ class JobFolder:
                          "run_dir": str(Path(job.run_dir).resolve())}, fh)
         return self.job
 
+    def started(self) -> bool:
+        """Whether rank 0 of the last launch reported any progress (it got past start-up)."""
+        progress = self.path / PROGRESS
+        return progress.exists() and progress.stat().st_size > 0
+
     def request_stop(self) -> None:
         """Ask the ranks to stop at a step boundary, after a checkpoint."""
         (self.path / STOP).write_text("stop requested\n")

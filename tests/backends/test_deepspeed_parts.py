@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from backends import BACKENDS, create_backend
-from backends.base import RunFailed
+from backends.base import NullProgress, RunFailed
 from backends.deepspeed.backend import DeepSpeedBackend, _terminate, remove_shm_buffers
 from backends.deepspeed.batchnorm import LocalBatchNorm, RankBatchNorm, convert_batchnorm
 from backends.deepspeed.data import RankShards, RankSlices, rank_loaders
@@ -177,6 +177,55 @@ def test_results_failures_and_stops_are_passed_back(tmp_path):
     (tmp_path / "interrupted").write_text("")
     with pytest.raises(interrupt.Interrupted):
         backend._collect(0, tmp_path, log)
+
+
+#: What a rank prints when its master port was taken before it could listen (torch 2.x).
+PORT_TAKEN = ("torch.distributed.DistNetworkError: The server socket has failed to listen on any "
+              "local network address. port: 34575, useIpv6: false, code: -98, name: EADDRINUSE, "
+              "message: address already in use\n")
+
+
+class FakeLaunches:
+    """Stands in for ``DeepSpeedBackend._launch``: each launch prints the next of
+    ``outputs``; a launch whose output is ``"ok"`` writes a result and exits 0."""
+
+    def __init__(self, outputs: list[str], started: bool = False) -> None:
+        self.outputs, self.started, self.ports = list(outputs), started, []
+
+    def __call__(self, job, port, folder, progress):
+        self.ports.append(port)
+        out = self.outputs.pop(0)
+        if self.started:
+            (folder.path / "progress.jsonl").write_text('{"epoch": 1}\n')
+        if out == "ok":
+            (folder.path / "result.json").write_text(json.dumps({"metrics": {"top1": 1.0}}))
+            return 0, out
+        return 1, out
+
+
+@pytest.mark.parametrize("outputs, master_port, started, launches, passes", [
+    ([PORT_TAKEN, "ok"], 0, False, 2, True),                     # taken once: launched again
+    ([PORT_TAKEN, PORT_TAKEN, PORT_TAKEN], 0, False, 3, False),  # gives up after three
+    ([PORT_TAKEN, "ok"], 29500, False, 1, False),                # the user's port: not replaced
+    ([PORT_TAKEN, "ok"], 0, True, 1, False),                     # past start-up: a real failure
+    (["Traceback: boom\n", "ok"], 0, False, 1, False),           # another failure: not retried
+])
+def test_a_taken_master_port_is_replaced_only_when_the_backend_chose_it(
+        tiny_spec_text, tmp_path, monkeypatch, outputs, master_port, started, launches, passes):
+    pytest.importorskip("deepspeed")
+    fake = FakeLaunches(outputs, started)
+    monkeypatch.setattr(DeepSpeedBackend, "_launch", fake)
+    cell = expand(parse_spec(tiny_spec_text))[0]
+    backend = DeepSpeedBackend(DeepSpeedOptions(num_gpus=2, master_port=master_port))
+    if passes:
+        assert backend.fit(cell, 0, tmp_path, NullProgress()) == {"metrics": {"top1": 1.0}}
+    else:
+        with pytest.raises(RunFailed):
+            backend.fit(cell, 0, tmp_path, NullProgress())
+    assert len(fake.ports) == launches
+    assert len(set(fake.ports)) == launches or master_port  # a port found afresh each time
+    log = (tmp_path / "deepspeed" / "launch.log").read_text() if launches > 1 else ""
+    assert log.count("was taken before rank 0 could listen on it; launching again") == launches - 1
 
 
 def running(pid: int) -> bool:
