@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from small_specs import TWO_METHODS
 
 from suite.cli import main
-from suite.spec import parse_spec
+from suite.grid import expand
+from suite.spec import load_spec, parse_spec
 from suite.sweeps import Selection
 from suite.tuning import choose, column_name, split_columns
 
@@ -93,3 +94,21 @@ def test_the_digits_tuning_spec_end_to_end(tmp_path):
         test = runs[runs["train.lr"] == best]["top1"]
         assert cell.startswith(f"{test.mean():.2f} ± {test.std():.2f}"), (method, cell)
         assert cell.endswith(f"(n=2, lr {best:g} by val_top1)"), (method, cell)
+
+
+def test_the_paper_tuning_spec_plans_its_531_runs_and_their_cost(tmp_path):
+    """specs/paper_cifar10_lr_tuning.toml: SM and DSR only at their authors' lr, every
+    other method at three, and `suite plan --summary` prints the size and the estimate."""
+    path = Path(__file__).resolve().parents[2] / "specs" / "paper_cifar10_lr_tuning.toml"
+    cells = expand(load_spec(path))
+    assert len(cells) == 177
+    lrs = {}
+    for cell in cells:
+        lrs.setdefault(cell.method, set()).add(cell.train.lr)
+    assert lrs.pop("sm") == lrs.pop("dsr") == {0.1}
+    assert all(values == {0.05, 0.1, 0.2} for values in lrs.values())
+    assert all(cell.train.val_fraction == 0.1 and cell.train.epochs == 300 for cell in cells)
+    out = CliRunner().invoke(main, ["plan", str(path), "--summary", "--results", str(tmp_path)],
+                             catch_exceptions=False).output
+    assert "177 cells x 3 seeds = 531 runs: 0 done, 0 failed, 0 running, 531 pending" in out
+    assert "GPU-hours" in out and not (tmp_path / "suite.db").exists()  # planning stores nothing
