@@ -15,6 +15,7 @@ from backends.base import NullProgress
 from backends.deepspeed import DeepSpeedBackend, DeepSpeedOptions
 from backends.torch_backend import TorchOptions
 from backends.training import Trainer
+from methods import masks as masks_module
 from suite.errors import SpecError, SuiteError
 from suite.grid import expand
 from suite.spec import parse_spec
@@ -93,6 +94,36 @@ def test_bf16_autocasts_the_forward_and_keeps_the_rest_fp32(tiny_spec_text, tmp_
     assert trainer.method.masks and all(m.dtype == torch.bool for m in trainer.method.masks.values())
     assert trainer.evaluate()["top1"] >= 0  # evaluation runs outside autocast
     assert seen[-1] == torch.float32
+
+
+@pytest.mark.parametrize("method, options", [
+    ("dpf", "reprune_every = 1"), ("snip", ""), ("rigl", "update_every = 1"),
+    ("dsr", "rewire_every = 1"), ("granet", "update_every = 1")])
+def test_bf16_mask_scores_and_thresholds_are_fp32(tiny_spec_text, tmp_path, monkeypatch, method, options):
+    """Every mask selection ranks its scores in one routine (methods.masks._select); under
+    bf16 what reaches it (magnitudes, saliencies, gradients) and the threshold it derives
+    are fp32, for methods that score weights, saliencies and dense gradients."""
+    seen = []
+    select = masks_module._select
+
+    def recording(flats, k, magnitude):
+        seen.extend(f.dtype for f in flats)
+        picked = select(flats, k, magnitude)
+        kept = [f[m].abs() if magnitude else f[m] for f, m in zip(flats, picked, strict=True)]
+        threshold = min(t.min() for t in kept if t.numel())
+        seen.append(threshold.dtype)
+        return picked
+
+    monkeypatch.setattr(masks_module, "_select", recording)
+    spec = spec_at(tiny_spec_text.replace('method = ["dense"]', f'method = ["{method}"]')
+                   + f"[method.{method}]\n{options}\n", "bf16")
+    trainer = Trainer(expand(spec)[0], 0, tmp_path, CPU)
+    trainer.build()
+    trainer.setup_method()
+    x, y = next(iter(trainer.train_loader.epoch(0)))
+    for step in range(3):
+        trainer.train_step(x, y, step)
+    assert seen and set(seen) == {torch.float32}
 
 
 def test_result_records_how_the_run_computed(tiny_spec_text, tmp_path, native):
