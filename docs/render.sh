@@ -4,6 +4,7 @@
 # LaTeX and screenshot the HTML, into $OUT/<spec name>/.
 #
 #   docs/render.sh                          # docs/examples: the quickstart and the digits demo
+#   RUN=no RESULTS=docs/examples/store docs/render.sh   # docs/examples again, from its store
 #   RESULTS=/tmp/store docs/render.sh
 #   SPECS=cifar10_cpu OUT=docs/results docs/render.sh   # the CIFAR-10 grid (about 2 h to run)
 #   RUN=no RESULTS=docs/results/store SPECS=cifar10_cpu OUT=docs/results docs/render.sh
