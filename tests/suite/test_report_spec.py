@@ -266,14 +266,18 @@ def test_the_digits_demo_is_a_small_paper_layout():
     assert {c.model for c in cells} == {"mlp", "small_cnn"} and {c.dataset for c in cells} == {"digits"}
 
 
-def stored_runs(db: Path) -> dict[tuple[str, int], dict]:
-    """The canonical cell of every finished run in a committed SQLite store, read from the
-    file as it was committed (read-only; never opened by the store layer, which could
-    migrate it)."""
+def stored_runs(db: Path, spec_name: str) -> dict[tuple[str, int], dict]:
+    """The canonical cell of every finished run of a cell that a spec named ``spec_name``
+    placed (any version of that spec), in a committed SQLite store, read from the file as
+    it was committed (read-only; never opened by the store layer, which could migrate
+    it). Cells of other specs may share the store."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         canonical = {cid: json.loads(text) for cid, text in conn.execute("SELECT id, canonical FROM cells")}
+        placed = {cid for (cid,) in conn.execute(
+            "SELECT DISTINCT cell_id FROM spec_cells JOIN specs ON specs.digest = spec_cells.digest "
+            "WHERE specs.name = ?", (spec_name,))}
         rows = conn.execute("SELECT cell_id, seed FROM runs WHERE status = 'done'").fetchall()
-    return {(cid, seed): canonical[cid] for cid, seed in rows}
+    return {(cid, seed): canonical[cid] for cid, seed in rows if cid in placed}
 
 
 def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
@@ -295,7 +299,7 @@ def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     precision = cells[0].precision
     assert precision == "auto"
     current = 0
-    for (_, seed), canonical in stored_runs(store / "suite.db").items():
+    for (_, seed), canonical in stored_runs(store / "suite.db", "cifar10_cpu").items():
         version = METHODS.get(canonical["method"]).version
         assert seed in spec.seeds and canonical["method_version"] <= version
         assert canonical.get("precision", "fp32") in ("fp32", precision), canonical
@@ -307,3 +311,24 @@ def test_the_cifar10_cpu_spec_keeps_the_paper_shape_and_its_committed_results():
     runs = len(cells) * len(spec.seeds)
     assert f"= {runs} runs: {current} done, 0 failed" in res.output
     assert runs == 57  # the count the spec's comment gives
+
+
+def test_the_modern_cpu_spec_shares_dense_and_dpf_with_cifar10_cpu_and_its_runs_are_its_cells():
+    """specs/modern_cpu.toml's dense and DPF cells are cells of specs/cifar10_cpu.toml (the
+    same ids, so their runs are shared), and every run the committed store holds of a
+    modern_cpu cell is a run of a cell the spec declares now."""
+    modern = expand(load_spec(SPECS / "modern_cpu.toml"))
+    grid = {c.id for c in expand(load_spec(SPECS / "cifar10_cpu.toml"))}
+    assert {c.method for c in modern} == {"dense", "dpf", "random", "set", "rigl", "granet"}
+    assert {c.id for c in modern if c.method in ("dense", "dpf")} <= grid
+    assert {c.train for c in modern} == {next(c for c in modern if c.method == "dense").train}
+    store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
+    stored = stored_runs(store / "suite.db", "modern_cpu")
+    new_methods = {canonical["method"] for canonical in stored.values()} - {"dense", "dpf"}
+    assert new_methods, "the committed store holds runs of modern_cpu's new methods"
+    ids = {c.id for c in modern}
+    assert {cid for cid, _ in stored} <= ids
+    res = invoke("plan", SPECS / "modern_cpu.toml", "--summary", "--results", store)
+    assert res.exit_code == 0, res.output
+    done = sum(seed in (0, 1) for _, seed in stored)  # dense and DPF have a seed 2 (cifar10_cpu's)
+    assert f"= 12 runs: {done} done, 0 failed" in res.output
