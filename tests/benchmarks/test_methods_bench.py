@@ -11,6 +11,10 @@
   models, so that load from elsewhere hits both alike; the overhead is in extra_info.
 - ``test_dpf_own_work_per_step``: only DPF's own per-step work (feedback hooks, plus the
   mask recomputation amortized over 16 steps), to divide by the dense step time.
+- ``test_method_cost_amortized``: for every registered method, what it adds to a dense
+  step over a whole 300-epoch run: its ordinary steps alternated with dense ones (mask
+  updates held back), plus the time of one mask update times the number of updates it
+  makes in the run, spread over the run's steps. The parts land in extra_info.
 - ``test_global_magnitude_threshold``: one global magnitude mask over ResNet-50's 25.6M
   conv and linear weights (``methods.masks.magnitude_masks``), against ``torch.kthvalue``
   on the concatenated magnitudes as the reference point.
@@ -49,7 +53,8 @@ def resnet20() -> torch.nn.Module:
 
 class StepRunner:
     """ResNet-20, a fixed batch of 128, SGD and one method, stepped through the backend's
-    cycle from the middle of a 300-epoch run, with the method's masks in place."""
+    cycle from the middle of a 300-epoch run (of its last round, for a method of several
+    trainings), with the method's masks in place."""
 
     def __init__(self, name: str) -> None:
         torch.manual_seed(0)
@@ -64,7 +69,10 @@ class StepRunner:
         self.method.bind(self.model)
         self.method.setup(self.model, (self.x, self.y), F.cross_entropy)
         self.step = START
-        if isinstance(self.method, MaskUpdater) and not self.method.masks:
+        rounds = type(self.method).rounds(self.method.options, ctx.sparsity)
+        if rounds > 1:  # a method of several trainings: the last one's steps
+            self.method.next_round(rounds, self.model)
+        elif isinstance(self.method, MaskUpdater) and not self.method.masks and update_steps(self.method):
             self.method.update(self.step, self.optimizer)
         self.model.train()
         for _ in range(2):  # warm-up: allocator, optimizer state
@@ -132,6 +140,64 @@ def test_dpf_own_work_per_step(benchmark):
         m.after_optimizer_step(run.step, model, opt)
 
     benchmark.pedantic(own_work, rounds=10, iterations=STEPS_PER_ROUND, warmup_rounds=1)
+
+
+def update_steps(method) -> list[int]:
+    """The steps at which ``method`` changes its masks over the whole run (after each step
+    and at each epoch's end), found by running its hooks with :meth:`update` recording
+    instead of updating."""
+    if not isinstance(method, MaskUpdater):
+        return []
+    seen: list[int] = []
+    method.update = lambda step, optimizer: seen.append(step)
+    try:
+        for step in range(1, TOTAL_STEPS + 1):
+            if method.due(step):
+                method.update(step, None)
+        for epoch in range(RECIPE.epochs):
+            method.on_epoch_end(epoch, None, None)
+    finally:
+        del method.update
+    return seen
+
+
+@pytest.mark.benchmark(group="resnet20-method-cost-amortized")
+@pytest.mark.parametrize("name", METHODS.names())
+def test_method_cost_amortized(benchmark, name):
+    """Overhead against dense over a 300-epoch run: ``step_overhead`` (ordinary steps,
+    alternated with dense ones, medians; for ``dense`` itself, the noise of the
+    comparison) plus ``update_share`` (``update_s`` x ``updates`` / steps, divided by the
+    dense step) is ``amortized_overhead``. The benchmark's own time is one update's."""
+    dense, run = StepRunner("dense"), StepRunner(name)
+    steps = update_steps(run.method)
+    times: dict[str, list[float]] = {"dense": [], "method": []}  # dense against dense: the noise
+    real_update = getattr(run.method, "update", None)
+    if steps:
+        run.method.update = lambda step, optimizer: None  # ordinary steps only
+    try:
+        for _ in range(STEPS_PER_ROUND):
+            for key, runner in (("dense", dense), ("method", run)):
+                start = time.perf_counter()
+                runner()
+                times[key].append(time.perf_counter() - start)
+    finally:
+        if steps:
+            del run.method.update
+    dense_s, method_s = statistics.median(times["dense"]), statistics.median(times["method"])
+    if steps:  # the update nearest mid-run, as the run would make it
+        at = min(steps, key=lambda s: abs(s - START))
+        benchmark.pedantic(real_update, args=(at, run.optimizer), rounds=3, warmup_rounds=0)
+        update_s = benchmark.stats.stats.median
+    else:
+        benchmark.pedantic(lambda: None, rounds=1)
+        update_s = 0.0
+    update_share = update_s * len(steps) / TOTAL_STEPS / dense_s
+    benchmark.extra_info.update(
+        method=name, dense_step_s=dense_s, method_step_s=method_s,
+        step_overhead=method_s / dense_s - 1, updates=len(steps), update_s=update_s,
+        update_share=update_share, amortized_overhead=method_s / dense_s - 1 + update_share,
+        total_steps=TOTAL_STEPS,
+        rounds=type(run.method).rounds(run.method.options, 0.9))
 
 
 @pytest.fixture(scope="module")
