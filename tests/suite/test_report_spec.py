@@ -325,10 +325,9 @@ def test_the_modern_cpu_spec_shares_dense_and_dpf_with_cifar10_cpu_and_its_runs_
     store = Path(__file__).resolve().parents[2] / "docs" / "results" / "store"
     stored = stored_runs(store / "suite.db", "modern_cpu")
     new_methods = {canonical["method"] for canonical in stored.values()} - {"dense", "dpf"}
-    assert new_methods, "the committed store holds runs of modern_cpu's new methods"
+    assert new_methods == {"random", "set", "rigl", "granet"}
     ids = {c.id for c in modern}
     assert {cid for cid, _ in stored} <= ids
     res = invoke("plan", SPECS / "modern_cpu.toml", "--summary", "--results", store)
     assert res.exit_code == 0, res.output
-    done = sum(seed in (0, 1) for _, seed in stored)  # dense and DPF have a seed 2 (cifar10_cpu's)
-    assert f"= 12 runs: {done} done, 0 failed" in res.output
+    assert "= 12 runs: 12 done, 0 failed" in res.output  # docs/results/modern_cpu.md reports all 12
