@@ -57,6 +57,8 @@ GRID = textwrap.dedent("""
 GRID_RUNS = len(expand(parse_spec(GRID))) * 3
 
 LONG = LONG_SPEC.replace("epochs = 12", "epochs = 16")  # a run of several seconds
+#: A run that outlasts a second worker's start on a busy machine (tens of seconds).
+LONGER = LONG.replace("epochs = 16", "epochs = 48")
 
 
 
@@ -113,20 +115,36 @@ def long_spec(tmp_path) -> Path:
 
 
 @pytest.fixture
+def longer_spec(tmp_path) -> Path:
+    path = tmp_path / "longer.toml"
+    path.write_text(LONGER)
+    return path
+
+
+@pytest.fixture
 def grid_spec(tmp_path) -> Path:
     path = tmp_path / "grid.toml"
     path.write_text(GRID)
     return path
 
 
-@pytest.fixture
-def reference(long_spec, tmp_path) -> dict:
-    """The metrics of the long run, uninterrupted (SQLite, this host)."""
-    results = tmp_path / "reference"
-    subprocess.run(suite_argv("run", long_spec, "--results", results), check=True,
-                   capture_output=True)
+def uninterrupted(spec: Path, results: Path) -> dict:
+    """The metrics of ``spec``'s one run, trained without interruption (SQLite, this host)."""
+    subprocess.run(suite_argv("run", spec, "--results", results), check=True, capture_output=True)
     (row,) = Store(results, create=False).runs().values()
     return row.result["metrics"]
+
+
+@pytest.fixture
+def reference(long_spec, tmp_path) -> dict:
+    """The metrics of the long run, uninterrupted."""
+    return uninterrupted(long_spec, tmp_path / "reference")
+
+
+@pytest.fixture
+def longer_reference(longer_spec, tmp_path) -> dict:
+    """The metrics of the longer run, uninterrupted."""
+    return uninterrupted(longer_spec, tmp_path / "reference")
 
 
 def two_hosts(spec: Path, results: Path, url: str, tmp_path: Path) -> tuple:
@@ -139,18 +157,22 @@ def two_hosts(spec: Path, results: Path, url: str, tmp_path: Path) -> tuple:
 
 
 def test_kill_9_on_one_host_is_taken_over_by_another_and_resumes_exactly(
-        long_spec, tmp_path, reference):
+        longer_spec, tmp_path, longer_reference):
     with fresh_database() as url:
         results = tmp_path / "shared"
-        h1, h2, a, b = two_hosts(long_spec, results, url, tmp_path)
-        time.sleep(1.0)
+        h1, h2, a, b = two_hosts(longer_spec, results, url, tmp_path)
+        # kill a only once b has found the run held: on a busy machine b may take longer
+        # to start than a's lease lasts after a kill, and would then find nothing held
+        wait_for(lambda: "waiting: 1 runs held" in (tmp_path / "b.log").read_text(), 120,
+                 "b to find the run held")
+        assert a.poll() is None, "the run ended before b could look at it"
         a.send_signal(signal.SIGKILL)
         a.wait()
         assert finish([b]) == [0], (tmp_path / "b.log").read_text()
         (row,) = rows(url).values()
         assert row.status == "done" and row.attempts == 2
         assert row.owner.startswith(f"test-{h2}:")
-        assert row.result["metrics"] == reference  # resumed to the last digit
+        assert row.result["metrics"] == longer_reference  # resumed to the last digit
         (run_dir, count), = starts(results).items()
         assert count == 2 and "resume at epoch" in (run_dir / "log.txt").read_text()
         assert "waiting: 1 runs held by other runners" in (tmp_path / "b.log").read_text()
@@ -180,7 +202,7 @@ def test_a_cut_off_host_loses_its_lease_and_stores_nothing(long_spec, tmp_path, 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
-def test_a_worker_whose_clock_is_hours_ahead_takes_nothing_that_is_held(tmp_path):
+def test_a_worker_whose_clock_is_hours_ahead_takes_nothing_that_is_held(longer_spec, tmp_path):
     """Leases end on the database's clock: a host whose clock runs two hours ahead
     (libfaketime) must not judge a live holder's lease as long expired."""
     if not FAKETIME.exists():
@@ -188,8 +210,7 @@ def test_a_worker_whose_clock_is_hours_ahead_takes_nothing_that_is_held(tmp_path
     with fresh_database() as url:
         results = tmp_path / "shared"
         skewed = {"LD_PRELOAD": str(FAKETIME), "FAKETIME": "+2h", "SUITE_HOST": "skewed"}
-        spec = tmp_path / "longer.toml"
-        spec.write_text(LONG.replace("epochs = 16", "epochs = 48"))  # long enough to be waited on
+        spec = longer_spec  # long enough to be waited on
         a = worker(spec, results, url, log=tmp_path / "a.log")
         wait_for(lambda: any(r.status == "running" for r in rows(url).values()), 120, "a's claim")
         b = worker(spec, results, url, log=tmp_path / "b.log", env=skewed)
