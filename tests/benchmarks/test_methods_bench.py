@@ -197,7 +197,7 @@ def test_method_cost_amortized(benchmark, name):
         step_overhead=method_s / dense_s - 1, updates=len(steps), update_s=update_s,
         update_share=update_share, amortized_overhead=method_s / dense_s - 1 + update_share,
         total_steps=TOTAL_STEPS,
-        rounds=type(run.method).rounds(run.method.options, 0.9))
+        rounds=type(run.method).rounds(run.method.options, run.method.ctx.sparsity))
 
 
 @pytest.fixture(scope="module")

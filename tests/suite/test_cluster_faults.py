@@ -210,10 +210,9 @@ def test_a_worker_whose_clock_is_hours_ahead_takes_nothing_that_is_held(longer_s
     with fresh_database() as url:
         results = tmp_path / "shared"
         skewed = {"LD_PRELOAD": str(FAKETIME), "FAKETIME": "+2h", "SUITE_HOST": "skewed"}
-        spec = longer_spec  # long enough to be waited on
-        a = worker(spec, results, url, log=tmp_path / "a.log")
+        a = worker(longer_spec, results, url, log=tmp_path / "a.log")
         wait_for(lambda: any(r.status == "running" for r in rows(url).values()), 120, "a's claim")
-        b = worker(spec, results, url, log=tmp_path / "b.log", env=skewed)
+        b = worker(longer_spec, results, url, log=tmp_path / "b.log", env=skewed)
         wait_for(lambda: "waiting: 1 runs held" in (tmp_path / "b.log").read_text(), 120,
                  "the skewed worker to find the run held")
         assert a.poll() is None, "the run ended before the skewed worker could look at it"
