@@ -1,5 +1,5 @@
 """The cluster commands: ``suite launch`` (workers on SLURM or this machine) and
-``suite store copy`` (between SQLite and PostgreSQL), added to ``suite``'s group."""
+``suite store copy`` (between SQLite and PostgreSQL); ``suite.cli.COMMANDS`` lists them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import click
 
 from suite import filters, runner
 from suite import launch as launch_mod
-from suite.cli_common import RESULTS_HELP, store_option
-from suite.cli_common import reported as _reported
+from suite.cli.common import RESULTS_HELP, reported, store_option
 from suite.collection import load_specs
 from suite.grid import expand
 from suite.store import Store, open_store, redact, results_dir
@@ -37,7 +36,7 @@ from suite.store.copy import copy_store
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="device for the torch backend")
 @click.option("--lease", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
               help="how long a claim outlives its worker's last renewal (default 300)")
-@_reported
+@reported
 def launch(spec_path: str, executor: str, workers: int, results: str | None,
            store_url: str | None, partition: str | None, gpus_per_worker: int,
            cpus_per_worker: int, time_limit: str, mem: str | None, slurm_args: tuple[str, ...],
@@ -89,7 +88,7 @@ def store() -> None:
 @store.command(name="copy")
 @click.argument("src")
 @click.argument("dst")
-@_reported
+@reported
 def copy(src: str, dst: str) -> None:
     """Copy every spec, cell and run of the store at SRC into the store at DST (URLs:
     sqlite:///PATH/suite.db or postgresql://...). Runs DST already has done are kept."""

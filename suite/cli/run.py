@@ -1,37 +1,22 @@
-"""The ``suite`` command line: thin commands, each calling one library function.
-
-Exit status: 0 all requested runs done, 1 some runs failed, 2 bad spec or usage.
-"""
+"""``suite run`` and ``suite plan``: train the pending runs of a spec, or list them."""
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
-from suite import catalog, cli_cluster, cli_speed, estimate, filters, interrupt, runner
-from suite import export as export_mod
-from suite import report as report_mod
-from suite.api import stored
-from suite.cli_common import RESULTS_HELP, only_option, store_option
-from suite.cli_common import reported as _reported
+from suite import estimate, filters, interrupt, runner
+from suite.cli.common import RESULTS_HELP, reported, store_option
 from suite.collection import load_specs
 from suite.errors import SpecError
 from suite.lease import LEASE_SECONDS
-from suite.model_export import export_model
 from suite.store import open_existing, open_store, results_dir
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pruning-suite")
-def main() -> None:
-    """Declarative benchmark suite for neural-network pruning (DPF and its baselines)."""
-
-
-@main.command()
+@click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @store_option
@@ -46,7 +31,7 @@ def main() -> None:
                    "runner died (what the workers of `suite launch` do)")
 @click.option("--lease", type=click.FloatRange(min=2), default=None, metavar="SECONDS",
               help="how long a claim outlives its runner's last renewal (default 300)")
-@_reported
+@reported
 def run(spec_path: str, results: str | None, store_url: str | None, backend: str | None,
         device: str | None, only: tuple[str, ...], dry_run: bool, retry_failed: bool,
         wait: bool, lease: float | None) -> None:
@@ -112,7 +97,7 @@ def run(spec_path: str, results: str | None, store_url: str | None, backend: str
     sys.exit(summary.exit_code)
 
 
-@main.command()
+@click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @store_option
@@ -122,7 +107,7 @@ def run(spec_path: str, results: str | None, store_url: str | None, backend: str
               help="sustained TFLOP/s per GPU assumed by the estimate (default 15)")
 @click.option("--max-images-per-second", type=click.FloatRange(min=0, min_open=True), default=None,
               help="images/s ceiling per GPU assumed by the estimate (default 10000)")
-@_reported
+@reported
 def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple[str, ...],
          summary: bool, tflops: float | None, max_images_per_second: float | None) -> None:
     """List every cell x seed of SPEC (a spec or a collection) with its id, axes and
@@ -166,90 +151,3 @@ def plan(spec_path: str, results: str | None, store_url: str | None, only: tuple
 def _store_note(store: Any) -> str:
     """", store URL" for messages when the store is not the results directory's file."""
     return "" if store is None or store.root is not None else f", store {store.where}"
-
-
-def _stored(spec_path: str | None, results: str | None, store_url: str | None):
-    """The specs to report or export, their collection and the store (see suite.api)."""
-    return stored(spec_path, results, store_url)
-
-
-def _emit(text: str, out: str | None) -> None:
-    """Write ``text`` to ``out`` (creating its folder), else to stdout."""
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}", err=True)
-    else:
-        click.echo(text, nl=False)
-
-
-@main.command()
-@click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
-@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
-@store_option
-@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "latex", "csv"]),
-              default="markdown", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
-@click.option("--template", type=click.Path(dir_okay=False), help="your own Jinja2 template")
-@click.option("--figures", "figures_dir", type=click.Path(file_okay=False),
-              help="also write every figure here as PDF and SVG (LaTeX then includes them)")
-@click.option("--standalone", is_flag=True,
-              help="LaTeX: a whole document for pdflatex instead of a fragment to \\input")
-@only_option
-@_reported
-def report(spec_path: str | None, results: str | None, store_url: str | None, fmt: str,
-           out: str | None, template: str | None, figures_dir: str | None, standalone: bool,
-           only: tuple[str, ...]) -> None:
-    """Tables and figures of stored results for SPEC (a spec or a collection of specs;
-    every stored spec when SPEC is not given)."""
-    specs, collection, store = _stored(spec_path, results, store_url)
-    title, description = (collection.name, collection.description) if collection else (None, "")
-    text = report_mod.report(specs, store, fmt, template, figures_dir=figures_dir, out=out,
-                             title=title, description=description, standalone=standalone,
-                             only=filters.check(specs, only, spec_path or "the store"))
-    _emit(text, out)
-    if figures_dir:
-        click.echo(f"wrote the figures to {figures_dir}", err=True)
-
-
-@main.command()
-@click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(dir_okay=False))
-@click.option("--results", type=click.Path(file_okay=False), help=RESULTS_HELP)
-@store_option
-@click.option("--table", type=click.Choice(["runs", "curves", "flips", "layers", "speed"]),
-              default="runs", show_default=True,
-              help="one row per run, per epoch, per mask update, per layer, or per measured run and batch")
-@click.option("--out", type=click.Path(dir_okay=False), help="write here instead of stdout")
-@only_option
-@click.option("--model", "model_run", metavar="RUN",
-              help="write the weights of run CELL_ID/seed-N instead: the sparse state dict (--out) "
-                   "and beside it the torch.nn.utils.prune one (weight_orig, weight_mask)")
-@_reported
-def export(spec_path: str | None, results: str | None, store_url: str | None, table: str,
-           out: str | None, only: tuple[str, ...], model_run: str | None) -> None:
-    """Stored results of SPEC (a spec or a collection; every stored spec when SPEC is not
-    given) as a flat CSV table for your own analyses, or one run's weights (--model)."""
-    if model_run:
-        for path in export_model(results_dir(results), model_run, out):
-            click.echo(f"wrote {path}", err=True)
-        return
-    specs, _, store = _stored(spec_path, results, store_url)
-    only_ = filters.check(specs, only, spec_path or "the store")
-    _emit(export_mod.export(specs, store, table, only=only_), out)
-
-
-@main.command(name="list")
-@click.argument("kind", type=click.Choice(["methods", "models", "datasets", "backends"]))
-@_reported
-def list_(kind: str) -> None:
-    """List the registered methods, models (with parameter counts), datasets or backends."""
-    for line in catalog.describe(kind):
-        click.echo(line)
-
-
-main.add_command(cli_cluster.launch)
-main.add_command(cli_cluster.store)
-main.add_command(cli_speed.measure)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

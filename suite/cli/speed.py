@@ -1,5 +1,5 @@
 """``suite measure``: time the final models of finished runs (dense, masked as trained,
-and shrunk or sparse), added to ``suite``'s group."""
+and shrunk or sparse); ``suite.cli.COMMANDS`` lists them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import click
 import torch
 
 from suite import filters
-from suite.cli_common import RESULTS_HELP, only_option, store_option
-from suite.cli_common import reported as _reported
+from suite.cli.common import RESULTS_HELP, only_option, reported, store_option
 from suite.collection import load_specs
 from suite.errors import SpecError
 from suite.speed.measure import Settings
@@ -45,7 +44,7 @@ def parse_batches(text: str) -> tuple[int, ...]:
 @only_option
 @click.option("--export/--no-export", default=True, show_default=True,
               help="also write the pruned model (safetensors, TorchScript, ONNX) into each run's folder")
-@_reported
+@reported
 def measure(spec_path: str, results: str | None, store_url: str | None, batch_text: str,
             threads: int, repeats: int, warmup: int, device: str, only: tuple[str, ...],
             export: bool) -> None:
