@@ -6,7 +6,7 @@ Each command lives in a module of this package that is imported only when the co
 is invoked: ``suite --help`` and ``suite --version`` answer without loading torch and the
 report stack, and ``suite report`` does not pay for the training stack. ``COMMANDS`` names
 every command's module and its one-line summary (the first sentence of its docstring, which
-``tests/suite/test_cli.py`` checks), in the order ``suite --help`` lists them.
+``tests/suite/cli/test_lazy_commands.py`` checks), in the order ``suite --help`` lists them.
 """
 
 from __future__ import annotations
