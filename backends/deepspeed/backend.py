@@ -48,6 +48,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """Whether another process on this machine listens on TCP ``port`` (a port left in
+    TIME_WAIT does not count: torch's rendezvous store can listen on it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_master_port(options: DeepSpeedOptions) -> None:
+    """Refuse a ``master_port`` that another process on this machine listens on, when
+    rank 0 starts here (no hostfile).
+
+    Rank 0 would fail at once on it, but a rank that reaches the other listener first
+    waits for its rendezvous timeout (minutes) before the launcher gives up, and a port
+    the user chose is never replaced (:data:`PORT_TRIES` is for ports the backend chose).
+    """
+    if options.master_port and not options.hostfile and port_in_use(options.master_port):
+        raise SuiteError(f"[backend.deepspeed] master_port = {options.master_port} is in use on "
+                         "this machine (another process listens on it); choose a free port, or "
+                         "0 to let each launch pick one")
+
+
 #: Where DeepSpeed's CPU all-reduce keeps its buffers, and their names' prefix.
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "deepspeed_allreduce_buffer_"
@@ -124,6 +150,7 @@ class DeepSpeedBackend(Backend):
         world = self.options.world_size()
         if world:
             check_batch(cell.train.batch_size, world, self.options.micro_batch_size)
+        check_master_port(self.options)
         folder = JobFolder(Path(run_dir) / "deepspeed")
         try:
             for launch in range(1, PORT_TRIES + 1):

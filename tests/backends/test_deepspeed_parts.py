@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,13 @@ from torch import nn
 
 from backends import BACKENDS, create_backend
 from backends.base import NullProgress, RunFailed
-from backends.deepspeed.backend import DeepSpeedBackend, _terminate, remove_shm_buffers
+from backends.deepspeed.backend import (
+    DeepSpeedBackend,
+    _terminate,
+    check_master_port,
+    port_in_use,
+    remove_shm_buffers,
+)
 from backends.deepspeed.batchnorm import LocalBatchNorm, RankBatchNorm, convert_batchnorm
 from backends.deepspeed.data import RankShards, RankSlices, rank_loaders
 from backends.deepspeed.master import mask_checksum
@@ -73,6 +80,41 @@ def test_fit_refuses_options_made_in_code_that_a_spec_would_refuse(tiny_spec_tex
     with pytest.raises(SuiteError, match="batch_size = 64 cannot be split evenly over 3"):
         DeepSpeedBackend(DeepSpeedOptions(num_gpus=3)).fit(cell, 0, tmp_path, None)
     assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+@pytest.fixture
+def listener():
+    """A TCP port another process (here: this one) listens on, as ``(socket, port)``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_a_master_port_in_use_is_refused_before_launching(listener, tmp_path):
+    assert port_in_use(listener)
+    with pytest.raises(SuiteError, match=rf"master_port = {listener} is in use on this machine"
+                                         r".*or 0 to let each launch pick one"):
+        check_master_port(DeepSpeedOptions(master_port=listener))
+    check_master_port(DeepSpeedOptions())  # 0: the backend picks a free port per launch
+    # with a hostfile rank 0 may start on another host, where this machine's ports say nothing
+    check_master_port(DeepSpeedOptions(master_port=listener, hostfile=str(tmp_path / "hosts")))
+
+
+def test_a_port_nobody_listens_on_is_free():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: closed below
+    assert not port_in_use(port)
+    check_master_port(DeepSpeedOptions(master_port=port))
+
+
+def test_fit_refuses_a_master_port_in_use_before_writing_anything(tiny_spec_text, tmp_path, listener):
+    pytest.importorskip("deepspeed")
+    cell = expand(parse_spec(tiny_spec_text))[0]
+    with pytest.raises(SuiteError, match=f"master_port = {listener} is in use"):
+        DeepSpeedBackend(DeepSpeedOptions(num_gpus=2, master_port=listener)).fit(cell, 0, tmp_path, None)
+    assert not list(tmp_path.iterdir())
 
 
 def test_global_batch_is_split_evenly_or_refused():
