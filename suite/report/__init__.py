@@ -24,6 +24,7 @@ from pathlib import Path
 
 from suite.errors import SpecError
 from suite.filters import select
+from suite.grid import expand
 from suite.report import figures, speed_figure
 from suite.report import rounds as rounds_table
 from suite.report.layout import summarize
@@ -66,11 +67,19 @@ __all__ = ["CURVE_COLUMNS", "FLIP_COLUMNS", "FORMATS", "INTEGER_COLUMNS",
            "run_key", "run_precision", "signed", "stored_specs", "summarize"]
 
 def stored_specs(store: Store) -> list[Spec]:
-    """The specs that produced the store's results, as they were when run."""
-    specs = []
-    for row in store.specs():
-        specs.append(parse_spec(row["text"], row["path"]))
-    return specs
+    """The specs that produced the store's results, as they were when last run.
+
+    A spec run again after an edit that left its cells and seeds as they were (a
+    comment, its ``[report]`` layout) is one spec, at its newest text; an edit that
+    changed the grid leaves both, each reporting its own cells.
+    """
+    latest: dict[tuple, Spec] = {}
+    for row in store.specs():  # oldest first
+        spec = parse_spec(row["text"], row["path"])
+        same_grid = (spec.name, tuple(c.id for c in expand(spec)), tuple(spec.seeds))
+        latest.pop(same_grid, None)
+        latest[same_grid] = spec
+    return list(latest.values())
 
 
 def report(specs: list[Spec], store: Store | None, fmt: str,
