@@ -40,6 +40,9 @@ class ReportLayout:
     #: Swept option paths that split the method columns (``DPF (reprune_every 4)``); by
     #: default the methods' own options. Other swept paths are row keys after ``rows``.
     columns: tuple[str, ...] = ()
+    #: Add a table of each pruning method against the best of its row: the difference,
+    #: its standard error and Welch's p over the seeds (:mod:`suite.report.against`).
+    against_best: bool = False
 
     @property
     def label_map(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ import pandas as pd
 from methods import METHODS
 from suite.catalog import label as plugin_label
 from suite.errors import SpecError
+from suite.report.against import rows as against_best_rows
 from suite.report.model import Comparison, Footnote, Group, Row, Summary, Table
 from suite.spec import ReportLayout, Spec
 from suite.tuning import Prepared, prepare
@@ -126,6 +127,8 @@ def summarize(spec: Spec, df: pd.DataFrame) -> Table:
                   prepared=prepared if spec.sweeps else None)
     _assign_footnotes(table)
     _compare(table, spec, df)
+    if layout.against_best:
+        table.against = against_best_rows(table)
     return table
 
 

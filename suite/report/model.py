@@ -190,6 +190,9 @@ class Table:
     speed: list[Any] = field(default_factory=list)
     #: per round of the runs of several rounds (lottery tickets, suite/report/rounds.py)
     rounds: list[Any] = field(default_factory=list)
+    #: each pruning method against its row's best (``[report] against_best``,
+    #: suite/report/against.py); empty without
+    against: list[Any] = field(default_factory=list)
     #: a swept spec's runs as laid out (selection, split columns), for the figures
     prepared: Prepared | None = None
 
@@ -236,6 +239,12 @@ class Table:
     @property
     def shown_group_columns(self) -> list[str]:
         return [c for c in self.group_columns if c not in self.constant or c == "model"]
+
+    @property
+    def shown_key_columns(self) -> list[str]:
+        """The key columns a paper-layout table prints in each row (the against-the-best
+        table): the shown group columns, then the target sparsity."""
+        return self.shown_group_columns + (["sparsity"] if "sparsity" in self.key_columns else [])
 
     @property
     def context(self) -> str:

@@ -140,3 +140,15 @@ def paper_store(paper_spec: Path) -> tuple[Path, Path]:
     results = spec_path.parent / "results"
     fill_store(spec_path, results).close()
     return spec_path, results
+
+
+@pytest.fixture
+def against_store(tmp_path: Path) -> tuple[Path, Path]:
+    """(spec path, results dir) of the fabricated store, its spec with
+    ``[report] against_best = true``."""
+    spec_path = tmp_path / "paper_like.toml"
+    title = 'title = "CIFAR-10 & friends: unstructured_pruning"\n'
+    spec_path.write_text(PAPER_SPEC.replace(title, title + "against_best = true\n"))
+    results = tmp_path / "results"
+    fill_store(spec_path, results).close()
+    return spec_path, results
