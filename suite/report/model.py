@@ -252,6 +252,39 @@ class Table:
         return ", ".join(self.label(v) for c, v in self.constant.items() if c != "model")
 
     @property
+    def precision_runs(self) -> dict[str, list[tuple[str, int]]]:
+        """Finished runs per training precision and method, methods in column order, e.g.
+        ``{"bf16": [("dense", 3), ("dpf", 9)], "fp32": [("sm", 9)]}``. A baseline (dense)
+        counts once per row group, not once per row it fills."""
+        counts: dict[str, dict[str, int]] = {}
+
+        def add(method: str, s: Summary) -> None:
+            for precision, n in s.precisions.items():
+                per_method = counts.setdefault(precision, {})
+                per_method[method] = per_method.get(method, 0) + n
+
+        for group in self.groups:
+            for method, s in group.baseline.items():
+                add(method, s)
+            for row in group.rows:
+                for method, s in row.cells.items():
+                    if method not in self.baselines:
+                        add(method, s)
+        order = {m: i for i, m in enumerate(self.methods)}
+        return {p: sorted(per.items(), key=lambda item: order.get(item[0], len(order)))
+                for p, per in sorted(counts.items())}
+
+    @property
+    def precision_text(self) -> str:
+        """'' when every finished run of the table trained in one precision; else which
+        runs trained in which, e.g. 'bf16: Dense 3, DPF 9; fp32: SM 9, DSR 4'."""
+        runs = self.precision_runs
+        if len(runs) < 2:
+            return ""
+        return "; ".join(f"{p}: " + ", ".join(f"{self.label(m)} {n}" for m, n in per)
+                         for p, per in runs.items())
+
+    @property
     def metric_name(self) -> str:
         return METRIC_NAMES.get(self.metric, self.metric)
 

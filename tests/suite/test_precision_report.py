@@ -79,3 +79,29 @@ def test_a_single_precision_cell_has_no_flag(tmp_path, auto_spec):
     (summary,) = table.rows[0].cells.values()
     assert summary.mixed_precision == "" and not table.footnotes
     assert not any("precision" in note for note in summary.notes())
+    assert table.precision_text == ""
+    for fmt in ("markdown", "html", "latex"):
+        assert "different precisions" not in report.render([table], fmt)
+
+
+def test_cells_of_one_table_in_different_precisions_are_listed(tmp_path, auto_spec):
+    """dense in bf16 on one machine, DPF in fp32 on another (its first seed on both):
+    the table says which runs trained in which; dense counts once, not once per row."""
+    text = auto_spec.text.replace('method = ["dense"]', 'method = ["dense", "dpf"]')
+    spec = parse_spec(text.replace("sparsity = [0.5]", "sparsity = [0.5, 0.9]"))
+    store = Store(tmp_path / "results")
+    cells = expand(spec)
+    store.record_spec(spec, cells)
+    hosts = {"dense": [BF16_HOST] * 3, "dpf": [BF16_HOST, FP32_HOST, FP32_HOST]}
+    for cell in cells:
+        for seed, prov in enumerate(hosts[cell.method]):
+            claim = store.claim(cell.id, seed, "test:1:x")
+            assert store.finish(claim, "done", record(cell, seed, 80.0 + seed, prov))
+    table = report.summarize(spec, report.frame(spec, store))
+    assert len(table.rows) == 2
+    assert table.precision_runs == {"bf16": [("dense", 3), ("dpf", 2)], "fp32": [("dpf", 4)]}
+    line = ("Runs trained in different precisions (finished runs per method): "
+            "bf16: Dense 3, DPF 2; fp32: DPF 4.")
+    assert line in report.render([table], "markdown")
+    assert line in report.render([table], "html")
+    assert line in report.render([table], "latex")
