@@ -81,8 +81,25 @@ def _csv(tables: list[Table]) -> str:
                                 "reference": ref.value if ref else None,
                                 "reference_std": ref.std if ref else None,
                                 "delta": s.delta, "source": ref.source if ref else None,
-                                **_speed_columns(t, row.key, method)})
+                                **_speed_columns(t, row.key, method),
+                                **_against_columns(t, row, method)})
     return pd.DataFrame(records).to_csv(index=False)
+
+
+def _against_columns(table: Table, row: Any, method: str) -> dict[str, Any]:
+    """A CSV line's columns against its row's best (only with ``[report] against_best``):
+    the best's name, and the difference, its standard error, df and p of Welch's test
+    (empty for the best itself, baselines, and sides with one seed)."""
+    if not table.against:
+        return {}
+    out: dict[str, Any] = {"best": row.best if method in table.pruning else None,
+                           "delta_best": None, "se_best": None, "df_best": None, "p_best": None}
+    for a in table.against:
+        if a.key == row.key and a.method == method:
+            out["delta_best"] = a.delta
+            if a.test is not None:
+                out.update(se_best=a.test.se, df_best=a.test.df, p_best=a.test.p)
+    return out
 
 
 def _speed_columns(table: Table, key: dict[str, Any], method: str) -> dict[str, Any]:

@@ -3,6 +3,8 @@ best, on the fabricated paper-like store (dpf is the best of every row there).""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 
@@ -54,10 +56,26 @@ def test_html_and_latex_have_the_table_too(against_store):
     assert r"WRN-28-2 & 99\% & DPF & SNIP &" in tex
 
 
+def test_csv_has_the_test_beside_each_cell(against_store):
+    rows = list(csv.DictReader(io.StringIO(render(*against_store, "csv"))))
+    def line(method, model, sparsity):
+        (out,) = [r for r in rows if (r["method"], r["model"], r["sparsity"]) == (method, model, sparsity)]
+        return out
+    sm = line("sm", "resnet20", "0.5")
+    assert sm["best"] == "dpf" and float(sm["delta_best"]) == pytest.approx(-0.8125)
+    assert float(sm["se_best"]) == pytest.approx(math.sqrt(0.015))
+    assert float(sm["df_best"]) == pytest.approx(4.0)
+    assert float(sm["p_best"]) == pytest.approx(df4_p(0.8125 / math.sqrt(0.015)))
+    best, dense = line("dpf", "resnet20", "0.5"), line("dense", "resnet20", "0.5")
+    assert best["best"] == "dpf" and best["delta_best"] == best["p_best"] == ""
+    assert dense["best"] == dense["delta_best"] == ""
+
+
 def test_without_the_key_no_format_has_it(paper_store):
     for fmt in ("markdown", "html", "latex"):
         text = render(*paper_store, fmt)
         assert "Welch" not in text and "-against}" not in text and "reference against" not in text
+    assert "p_best" not in render(*paper_store, "csv").splitlines()[0]
 
 
 def test_a_bad_value_names_the_key(paper_spec):
