@@ -88,17 +88,43 @@ class Claims(StoreBase):
                    max_takeovers: int = MAX_TAKEOVERS) -> Claim | None:
         """Claim the first claimable run among ``pairs`` (in the spec's order when
         ``digest`` names it): pending, failed with ``retry_failed``, or running under a
-        lease that ran out. Rows must exist (:meth:`enqueue`). None when none is free."""
+        lease that ran out. Runs already claimed by ``owner`` are not claimed again, except
+        the one a retried write finds claimed by its own first try. Rows must exist
+        (:meth:`enqueue`). None when none is free."""
         for chunk in chunks(list(pairs)):
-            claim = self._write(lambda conn, chunk=chunk: self._claim_in(
-                conn, chunk, owner, lease, digest, retry_failed, max_takeovers))
+            held: list[set[tuple[str, int]]] = []  # filled by the first try that reads it
+            claim = self._write(lambda conn, chunk=chunk, held=held: self._claim_in(
+                conn, chunk, owner, lease, digest, retry_failed, max_takeovers, held))
             if claim is not None:
                 return claim
         return None
 
+    @staticmethod
+    def _running_under(conn: Connection, chunk: Sequence[tuple[str, int]],
+                       owner: str) -> dict[tuple[str, int], int]:
+        """(cell id, seed) -> attempt of the runs of ``chunk`` running under ``owner``."""
+        stmt = select(runs.c.cell_id, runs.c.seed, runs.c.attempts).where(
+            tuple_(runs.c.cell_id, runs.c.seed).in_(list(chunk)),
+            runs.c.status == "running", runs.c.owner == owner)
+        return {(r[0], r[1]): r[2] for r in conn.execute(stmt)}
+
     def _claim_in(self, conn: Connection, chunk: Sequence[tuple[str, int]], owner: str,
                   lease: float, digest: str | None, retry_failed: bool,
-                  max_takeovers: int) -> Claim | None:
+                  max_takeovers: int, held: list[set[tuple[str, int]]]) -> Claim | None:
+        # A retried write may follow a claim that committed but whose reply was lost: a
+        # run now ours that was not ours before the first try is that claim. Taking it
+        # back here keeps it from waiting for its lease to run out, held by nobody.
+        mine = self._running_under(conn, chunk, owner)
+        if held:
+            lost = sorted(key for key in mine if key not in held[0])
+            if lost:
+                key, now = lost[0], db_now()
+                conn.execute(update(runs).where(
+                    runs.c.cell_id == key[0], runs.c.seed == key[1], runs.c.owner == owner,
+                    runs.c.attempts == mine[key]).values(heartbeat=now, lease_until=now + lease))
+                return Claim(key[0], key[1], owner, mine[key], lease)
+        else:
+            held.append(set(mine))
         cand = runs.alias("candidate")
         pick = select(cand.c.cell_id, cand.c.seed).where(
             tuple_(cand.c.cell_id, cand.c.seed).in_(list(chunk)),

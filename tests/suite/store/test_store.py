@@ -90,6 +90,30 @@ def test_finish_is_idempotent_for_its_own_claim(store):
     assert store.runs()["c", 0].result == {"v": 1}
 
 
+def test_a_claim_whose_reply_was_lost_is_taken_back_by_its_retry(store, monkeypatch):
+    """The claim commits, its reply is lost and the write is retried: the retry must take
+    the same run back, not leave it held by nobody until its lease runs out."""
+    store.enqueue([("c", 0), ("c", 1)])
+    real_write, lost = store._write, []
+
+    def lose_the_first_reply(fn, within=None):
+        if not lost:
+            lost.append(real_write(fn, within))  # committed, but the caller never hears
+        return real_write(fn, within)  # the retry
+    monkeypatch.setattr(store, "_write", lose_the_first_reply)
+    claim = store.claim_next([("c", 0), ("c", 1)], "a", lease=300)
+    monkeypatch.undo()
+    assert (lost[0].cell_id, lost[0].seed, lost[0].attempt) == ("c", 0, 1)
+    assert claim == lost[0]
+    rows = store.runs()
+    assert (rows["c", 0].owner, rows["c", 1].status) == ("a", "pending")
+    assert store.claim("c", 0, "b") is None  # still a live claim to everyone else
+    assert store.heartbeat(claim) and store.finish(claim, "done", {"v": 1})
+    # without a lost reply, a claim already held stays held and is not handed out again
+    held = store.claim_next([("c", 1)], "a", lease=300)
+    assert store.claim_next([("c", 1)], "a", lease=300) is None and held.attempt == 1
+
+
 def test_release_makes_pending_again_and_keeps_the_attempt_count(store):
     a = store.claim("c", 1, "a")
     assert store.release(a)
