@@ -84,9 +84,9 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch | None:
     """
     if len(a) < 2 or len(b) < 2:
         return None
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-    var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
-    var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
+    mean_a, mean_b = math.fsum(a) / len(a), math.fsum(b) / len(b)
+    var_a = math.fsum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
+    var_b = math.fsum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
     part_a, part_b = var_a / len(a), var_b / len(b)
     delta, se = mean_a - mean_b, math.sqrt(part_a + part_b)
     if se == 0.0:

@@ -39,11 +39,11 @@ def _summary(runs: list[dict[str, Any]], metric: str) -> Summary:
                 values=values, target=float(runs[0]["sparsity"]) if runs else 0.0,
                 precisions=dict(precisions.most_common()))
     if values:
-        s.mean = sum(values) / len(values)
+        s.mean = math.fsum(values) / len(values)
         if len(values) > 1:
-            s.std = math.sqrt(sum((v - s.mean) ** 2 for v in values) / (len(values) - 1))
+            s.std = math.sqrt(math.fsum((v - s.mean) ** 2 for v in values) / (len(values) - 1))
         achieved = [float(r["achieved_sparsity"]) for r in done if present(r["achieved_sparsity"])]
-        s.achieved_sparsity = sum(achieved) / len(achieved) if achieved else math.nan
+        s.achieved_sparsity = math.fsum(achieved) / len(achieved) if achieved else math.nan
     return s
 
 
